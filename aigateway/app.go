@@ -1,0 +1,243 @@
+// Package aigateway is the Caddy side of the AI gateway: the "ai_gateway"
+// app (the key store and the model registry), the "ai_gateway" and "ai_auth"
+// HTTP handlers, and the admin API routes under /ai_gateway/.
+package aigateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// AppName is the app's module ID and its key in the config's "apps".
+const AppName = "ai_gateway"
+
+// App is the "ai_gateway" Caddy app. It owns the key store (one Badger
+// handle per directory, shared across config reloads) and the registry of
+// providers and public model names. Handlers and the admin API reach it.
+type App struct {
+	// Store configures where keys and usage are kept.
+	Store *StoreConfig `json:"store,omitempty"`
+	// ProvidersRaw are the upstream providers by instance name. Each is a
+	// module in the "ai_gateway.providers" namespace, named by its "type".
+	ProvidersRaw map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=ai_gateway.providers inline_key=type"`
+	// Models maps the public model names clients ask for to a provider and
+	// the model name the provider knows.
+	Models []Model `json:"models,omitempty"`
+
+	providers map[string]providers.Provider
+	models    map[string]route
+	modelList []string
+	logger    *zap.Logger
+
+	storeMu  *sync.Mutex // guards store and storeKey; a pointer so App copies cheaply in CaddyModule
+	store    keystore.Store
+	storeKey string // the pool key this app holds a reference to, "" if none
+}
+
+// StoreConfig says where and how keys and usage records are stored.
+type StoreConfig struct {
+	// Type is the store implementation; only "badger" exists today.
+	Type string `json:"type,omitempty"`
+	// Dir is the Badger directory. Default: <caddy data dir>/ai_gateway.
+	Dir string `json:"dir,omitempty"`
+	// SyncWrites makes every commit fsync. Without it a process crash loses
+	// nothing, but an OS crash or power cut can lose the latest commits.
+	SyncWrites bool `json:"sync_writes,omitempty"`
+}
+
+// Model publishes a provider's model under a public name.
+type Model struct {
+	// Name is the model name clients send.
+	Name string `json:"name"`
+	// Provider is the name of a provider instance in "providers".
+	Provider string `json:"provider"`
+	// UpstreamModel is the model name sent to the provider. Default: Name.
+	UpstreamModel string `json:"upstream_model,omitempty"`
+}
+
+// route is where a public model name goes.
+type route struct {
+	providerName  string
+	provider      providers.Provider
+	upstreamModel string
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  AppName,
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision loads the provider modules and builds the model registry. It
+// does not open the store: `caddy validate` provisions too, and must not
+// need the lock a running server holds.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.storeMu = new(sync.Mutex)
+	if a.Store == nil {
+		a.Store = &StoreConfig{}
+	}
+	if a.Store.Type != "" && a.Store.Type != "badger" {
+		return fmt.Errorf("store type %q: only \"badger\" is supported", a.Store.Type)
+	}
+	a.providers = make(map[string]providers.Provider, len(a.ProvidersRaw))
+	if len(a.ProvidersRaw) > 0 {
+		mods, err := ctx.LoadModule(a, "ProvidersRaw")
+		if err != nil {
+			return fmt.Errorf("loading providers: %v", err)
+		}
+		for name, mod := range mods.(map[string]any) {
+			p, ok := mod.(providers.Provider)
+			if !ok {
+				return fmt.Errorf("provider %q: module %T is not a provider", name, mod)
+			}
+			a.providers[name] = p
+		}
+	}
+	a.models = make(map[string]route, len(a.Models))
+	for _, m := range a.Models {
+		if m.Name == "" {
+			return errors.New("a model needs a name")
+		}
+		if _, dup := a.models[m.Name]; dup {
+			return fmt.Errorf("model %q is defined twice", m.Name)
+		}
+		p, ok := a.providers[m.Provider]
+		if !ok {
+			return fmt.Errorf("model %q: provider %q is not defined", m.Name, m.Provider)
+		}
+		up := m.UpstreamModel
+		if up == "" {
+			up = m.Name
+		}
+		a.models[m.Name] = route{providerName: m.Provider, provider: p, upstreamModel: up}
+		a.modelList = append(a.modelList, m.Name)
+	}
+	sort.Strings(a.modelList)
+	return nil
+}
+
+// Start opens the store, so the admin API can reach it before any request
+// arrives, and makes this app the one the admin API serves.
+func (a *App) Start() error {
+	store, err := a.keyStore()
+	if err != nil {
+		return err
+	}
+	current.Store(a)
+	if keys, err := store.ListKeys(context.Background()); err == nil && len(keys) == 0 {
+		a.logger.Info("no API keys yet; create the first one with `caddy ai-gateway keys create --name <name>` " +
+			`or: curl -X POST localhost:2019/ai_gateway/keys -H 'Content-Type: application/json' -d '{"name":"me"}'`)
+	}
+	return nil
+}
+
+// Stop hands the admin API over: a new config's Start runs before the old
+// config's Stop, so only clear the pointer if it is still ours.
+func (a *App) Stop() error {
+	current.CompareAndSwap(a, nil)
+	return nil
+}
+
+// Cleanup releases the store reference this app acquired, if any. Usage
+// records still queued are written when the last reference goes.
+func (a *App) Cleanup() error {
+	if a.storeMu == nil {
+		return nil // never provisioned
+	}
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
+	if a.storeKey == "" {
+		return nil
+	}
+	k := a.storeKey
+	a.storeKey, a.store = "", nil
+	_, err := storePool.Delete(k)
+	return err
+}
+
+// current is the running app, for the admin API (which Caddy builds before
+// the apps of a new config and must therefore look the app up per request).
+var current atomic.Pointer[App]
+
+// storePool shares one open store per directory across the configs that
+// Caddy runs side by side during a reload: Badger locks its directory, so a
+// second open would fail.
+var storePool = caddy.NewUsagePool()
+
+type pooledStore struct {
+	keystore.Store
+	syncWrites bool
+}
+
+// Destruct closes the store when its last user is gone.
+func (p *pooledStore) Destruct() error { return p.Store.Close() }
+
+// keyStore returns the store, opening it (or taking a reference to the open
+// one) on first use.
+func (a *App) keyStore() (keystore.Store, error) {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
+	if a.store != nil {
+		return a.store, nil
+	}
+	dir := a.Store.Dir
+	if dir == "" {
+		dir = filepath.Join(caddy.AppDataDir(), "ai_gateway")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	syncWrites := a.Store.SyncWrites
+	val, loaded, err := storePool.LoadOrNew(dir, func() (caddy.Destructor, error) {
+		s, err := keystore.OpenBadger(dir, keystore.BadgerOptions{SyncWrites: syncWrites, Logger: a.logger.Named("badger")})
+		if err != nil {
+			return nil, err
+		}
+		return &pooledStore{Store: s, syncWrites: syncWrites}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the key store: %w", err)
+	}
+	ps := val.(*pooledStore)
+	if loaded && ps.syncWrites != syncWrites {
+		a.logger.Warn("store already open with another sync_writes setting; it applies after a restart",
+			zap.String("dir", dir), zap.Bool("sync_writes_in_use", ps.syncWrites))
+	}
+	a.store, a.storeKey = ps.Store, dir
+	a.logger.Info("key store ready", zap.String("dir", dir), zap.Bool("sync_writes", ps.syncWrites))
+	return a.store, nil
+}
+
+// lookupModel resolves a public model name.
+func (a *App) lookupModel(name string) (route, bool) {
+	r, ok := a.models[name]
+	return r, ok
+}
+
+// Interface guards.
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*pooledStore)(nil)
+)

@@ -1,0 +1,67 @@
+package aigateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+)
+
+// keyHeaders are the headers a client key may arrive in, besides
+// "Authorization: Bearer": Anthropic's, Azure's and Google's conventions, so
+// that each provider's SDK works unchanged against the gateway.
+var keyHeaders = [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+
+// presentedKey returns the client key from the request headers, or "".
+func presentedKey(h http.Header) string {
+	if v := h.Get("Authorization"); v != "" {
+		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			return strings.TrimSpace(v[7:])
+		}
+		return ""
+	}
+	for _, name := range keyHeaders {
+		if v := h.Get(name); v != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// stripKeyHeaders removes every header that may carry a client key, so the
+// key is never forwarded upstream.
+func stripKeyHeaders(h http.Header) {
+	h.Del("Authorization")
+	for _, name := range keyHeaders {
+		h.Del(name)
+	}
+}
+
+// authenticate checks the request's key against the store and returns the
+// key record. The returned error is always a client-facing *apiError whose
+// message never echoes the presented key.
+func authenticate(ctx context.Context, store keystore.Store, h http.Header) (keystore.Key, *apiError) {
+	presented := presentedKey(h)
+	if presented == "" {
+		return keystore.Key{}, errInvalidKey("missing API key: send it as 'Authorization: Bearer <key>'")
+	}
+	key, err := store.Authenticate(ctx, presented, time.Now())
+	switch {
+	case err == nil:
+		return key, nil
+	case errors.Is(err, keystore.ErrMalformedKey), errors.Is(err, keystore.ErrBadChecksum):
+		return keystore.Key{}, errInvalidKey("invalid API key: not a key issued by this gateway (check for a typo)")
+	case errors.Is(err, keystore.ErrNotFound):
+		return keystore.Key{}, errInvalidKey("invalid API key")
+	case errors.Is(err, keystore.ErrRevoked):
+		return keystore.Key{}, errInvalidKey("this API key has been revoked")
+	case errors.Is(err, keystore.ErrExpired):
+		return keystore.Key{}, errInvalidKey("this API key has expired")
+	default:
+		return keystore.Key{}, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable",
+			Message: "the key store is unavailable, try again"}
+	}
+}

@@ -1,0 +1,220 @@
+package aigateway
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+)
+
+func init() {
+	caddy.RegisterModule(AuthHandler{})
+}
+
+// AuthHandler is the "ai_auth" HTTP middleware. It protects any
+// OpenAI-compatible backend served by the next handler (typically
+// reverse_proxy to vLLM or Ollama): it authenticates the gateway key,
+// enforces the key's model allow-list, strips the client key before the
+// request goes on, and meters usage from the response (JSON or SSE).
+//
+// It sets the placeholder {http.vars.ai_gateway.key_id} for later handlers
+// and logs.
+type AuthHandler struct {
+	// MaxRequestBody bounds request bodies in bytes. Default 4 MiB.
+	MaxRequestBody int64 `json:"max_request_body,omitempty"`
+
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (AuthHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.ai_auth",
+		New: func() caddy.Module { return new(AuthHandler) },
+	}
+}
+
+// Provision finds the ai_gateway app.
+func (h *AuthHandler) Provision(ctx caddy.Context) error {
+	app, err := ctx.App(AppName)
+	if err != nil {
+		return err
+	}
+	h.app = app.(*App)
+	h.logger = ctx.Logger()
+	return nil
+}
+
+// ServeHTTP authenticates and authorizes the request, hands it to next, and
+// meters the response on its way out.
+func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := time.Now()
+	store, err := h.app.keyStore()
+	if err != nil {
+		h.logger.Error("key store unavailable", zap.Error(err))
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable", Message: "the key store is unavailable"})
+		return nil
+	}
+	key, aerr := authenticate(r.Context(), store, r.Header)
+	if aerr != nil {
+		writeError(w, aerr)
+		return nil
+	}
+	stripKeyHeaders(r.Header)
+	caddyhttp.SetVar(r.Context(), "ai_gateway.key_id", key.ID)
+
+	rec := keystore.UsageRecord{RequestID: requestID(r), Time: start.UTC(), KeyID: key.ID, Endpoint: r.URL.Path}
+	defer func() {
+		rec.Latency = time.Since(start)
+		h.app.record(r.Context(), rec)
+	}()
+
+	// Requests with a JSON body name a model: check it against the key's
+	// allow-list and ask a stream for usage so it can be metered.
+	var dropUsageChunk bool
+	var bodyLen int64
+	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodGet {
+		body, aerr := readJSONBody(w, r, h.MaxRequestBody)
+		var in inboundRequest
+		if aerr == nil {
+			in, aerr = parseInbound(body)
+		}
+		if aerr != nil {
+			rec.Status = aerr.Status
+			writeError(w, aerr)
+			return nil
+		}
+		rec.Model, rec.Stream, bodyLen = in.Model, in.Stream, int64(len(body))
+		if !key.AllowsModel(in.Model) {
+			rec.Status = http.StatusForbidden
+			writeError(w, errModelNotAllowed(in.Model))
+			return nil
+		}
+		if in.Stream && !in.includeUsage() {
+			if nb, err := rewriteBody(body, in.Model, in.Model, true); err == nil {
+				body, dropUsageChunk = nb, true
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", itoa(len(body)))
+	}
+	// The metered response must arrive as plain bytes.
+	r.Header.Del("Accept-Encoding")
+
+	mw := &meteredWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, dropUsageChunk: dropUsageChunk}
+	err = next.ServeHTTP(mw, r)
+	rec.Status = mw.status
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	if mw.meter != nil {
+		u, ok, writeErr := mw.meter.finish()
+		if !ok {
+			u = usage{PromptTokens: bodyLen / 4, CompletionTokens: mw.meter.deltas()}
+		}
+		rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+		if writeErr != nil || r.Context().Err() != nil {
+			rec.Status = 499
+		}
+	}
+	if err != nil {
+		if he, ok := err.(caddyhttp.HandlerError); ok && he.StatusCode != 0 {
+			rec.Status = he.StatusCode
+		} else if rec.Status == http.StatusOK {
+			rec.Status = http.StatusBadGateway
+		}
+	}
+	return err
+}
+
+// meteredWriter meters a successful response as the next handler writes it.
+type meteredWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	dropUsageChunk bool
+	status         int
+	meter          usageMeter
+}
+
+// WriteHeader picks the meter by content type. A response whose chunks may
+// be dropped cannot keep an upstream Content-Length.
+func (mw *meteredWriter) WriteHeader(status int) {
+	if status < 200 { // informational: the real status is still to come
+		mw.ResponseWriterWrapper.WriteHeader(status)
+		return
+	}
+	if mw.status != 0 {
+		return
+	}
+	mw.status = status
+	if status >= 200 && status < 300 {
+		ct := mw.Header().Get("Content-Type")
+		mw.meter = newMeter(mw.ResponseWriterWrapper, flusherOf(mw.ResponseWriterWrapper.ResponseWriter), ct, mw.dropUsageChunk)
+		if isEventStream(ct) {
+			mw.Header().Del("Content-Length")
+		}
+	}
+	mw.ResponseWriterWrapper.WriteHeader(status)
+}
+
+// Write sends p through the meter.
+func (mw *meteredWriter) Write(p []byte) (int, error) {
+	if mw.status == 0 {
+		mw.WriteHeader(http.StatusOK)
+	}
+	if mw.meter == nil {
+		return mw.ResponseWriterWrapper.Write(p)
+	}
+	return mw.meter.Write(p)
+}
+
+// ReadFrom keeps io.Copy from bypassing the meter.
+func (mw *meteredWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(writerOnly{mw}, r)
+}
+
+// FlushError flushes what the meter has passed on. A partial SSE event
+// stays held until it is complete.
+func (mw *meteredWriter) FlushError() error {
+	return http.NewResponseController(mw.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
+// UnmarshalCaddyfile sets up the middleware from Caddyfile tokens. Syntax:
+//
+//	ai_auth {
+//		max_request_body <size>
+//	}
+func (h *AuthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "max_request_body":
+			size, err := parseSize(d)
+			if err != nil {
+				return err
+			}
+			h.MaxRequestBody = size
+		default:
+			return d.Errf("unknown ai_auth option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*AuthHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*AuthHandler)(nil)
+	_ caddyfile.Unmarshaler       = (*AuthHandler)(nil)
+)

@@ -1,0 +1,352 @@
+// Package cli implements the "caddy ai-gateway" command, which manages the
+// AI gateway's API keys and reports usage through Caddy's admin API.
+//
+// Importing the package (usually for its side effects) registers the command
+// with Caddy's command line.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "ai-gateway",
+		Usage: "<keys|usage> [--address <admin>] [--json]",
+		Short: "Manages AI gateway API keys and shows usage",
+		Long: `
+Manages the AI gateway's API keys and reports token usage by talking
+to the gateway's endpoints on Caddy's admin API.
+
+  caddy ai-gateway keys create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]...
+  caddy ai-gateway keys list
+  caddy ai-gateway keys show <id>
+  caddy ai-gateway keys update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry]
+  caddy ai-gateway keys revoke <id>
+  caddy ai-gateway keys rotate <id> [--grace <duration>]
+  caddy ai-gateway usage [--key <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--group-by model|key|day]
+
+--address is the admin API's address: host:port (default
+` + caddy.DefaultAdminListen + `), a full http:// URL, or a unix socket such as
+unix//run/caddy-admin.sock. --json prints the admin API's JSON
+response instead of a table. Times are shown in local time.
+
+--expires takes an RFC 3339 time (2026-01-31T00:00:00Z) or a duration
+from now: Go syntax such as 720h or 90m, or whole days such as 30d.`,
+		CobraFunc: func(cmd *cobra.Command) { setupCommand(cmd, defaultEnv()) },
+	})
+}
+
+// env holds what the commands take from their surroundings, so tests can
+// pin the clock and the display time zone.
+type env struct {
+	now func() time.Time
+	loc *time.Location
+}
+
+// defaultEnv uses the real clock and the local time zone.
+func defaultEnv() env { return env{now: time.Now, loc: time.Local} }
+
+// setupCommand adds flags and subcommands to the "ai-gateway" command.
+func setupCommand(cmd *cobra.Command, e env) {
+	pf := cmd.PersistentFlags()
+	pf.String("address", caddy.DefaultAdminListen, "Admin API address: host:port, http(s):// URL or unix//path")
+	pf.Bool("json", false, "Print the admin API's JSON response instead of a table")
+
+	keys := &cobra.Command{
+		Use:   "keys",
+		Short: "Manages API keys",
+	}
+	keys.AddCommand(
+		keysCreateCommand(e),
+		keysListCommand(e),
+		keysShowCommand(e),
+		keysUpdateCommand(e),
+		keysRevokeCommand(e),
+		keysRotateCommand(e),
+	)
+	cmd.AddCommand(keys, usageCommand(e))
+}
+
+// runner adapts fn to cobra's RunE: it builds a client from the --address
+// and --json flags that writes to the command's output, and prints any error
+// as "Error: ..." on the command's error output.
+func (e env) runner(fn func(c *client, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := func() error {
+			addr, err := cmd.Flags().GetString("address")
+			if err != nil {
+				return err
+			}
+			jsonOut, err := cmd.Flags().GetBool("json")
+			if err != nil {
+				return err
+			}
+			c, err := newClient(addr, cmd.OutOrStdout(), jsonOut, e.now, e.loc)
+			if err != nil {
+				return err
+			}
+			return fn(c, cmd, args)
+		}()
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
+			cmd.SilenceErrors = true // already reported
+		}
+		return err
+	}
+}
+
+func keysCreateCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]...",
+		Short: "Creates a key and prints its secret once",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("name", "", "Human-readable name of the key")
+	f.StringArray("model", nil, "Model name glob the key may use (repeatable; default: all models)")
+	f.String("expires", "", "Expiry as an RFC 3339 time or a duration from now (720h, 30d)")
+	f.StringArray("meta", nil, "Metadata as key=value (repeatable)")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		f := cmd.Flags()
+		var req createKeyRequest
+		req.Name, _ = f.GetString("name")
+		req.Models, _ = f.GetStringArray("model")
+		if s, _ := f.GetString("expires"); f.Changed("expires") {
+			t, err := parseExpires(s, c.now())
+			if err != nil {
+				return err
+			}
+			req.ExpiresAt = &t
+		}
+		metas, _ := f.GetStringArray("meta")
+		md, err := parseMetadata(metas)
+		if err != nil {
+			return err
+		}
+		req.Metadata = md
+		return c.createKey(cmd.Context(), req)
+	})
+	return cmd
+}
+
+func keysListCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "Lists keys",
+		Args:    cobra.NoArgs,
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		return c.listKeys(cmd.Context())
+	})
+	return cmd
+}
+
+func keysShowCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show <id>",
+		Short: "Shows one key",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		return c.showKey(cmd.Context(), args[0])
+	})
+	return cmd
+}
+
+func keysUpdateCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry]",
+		Short: "Changes a key's name, models or expiry",
+		Args:  cobra.ExactArgs(1),
+	}
+	f := cmd.Flags()
+	f.String("name", "", "New name of the key")
+	f.StringArray("model", nil, "Model name glob the key may use (repeatable; replaces the current list)")
+	f.Bool("all-models", false, "Allow all models (clears the model list)")
+	f.String("expires", "", "New expiry as an RFC 3339 time or a duration from now (720h, 30d)")
+	f.Bool("no-expiry", false, "Remove the key's expiry")
+	cmd.MarkFlagsMutuallyExclusive("expires", "no-expiry")
+	cmd.MarkFlagsMutuallyExclusive("model", "all-models")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		f := cmd.Flags()
+		var req updateKeyRequest
+		if f.Changed("name") {
+			name, _ := f.GetString("name")
+			req.Name = &name
+		}
+		if f.Changed("model") {
+			models, _ := f.GetStringArray("model")
+			req.Models = &models
+		}
+		if all, _ := f.GetBool("all-models"); all {
+			req.Models = &[]string{}
+		}
+		if f.Changed("expires") {
+			s, _ := f.GetString("expires")
+			t, err := parseExpires(s, c.now())
+			if err != nil {
+				return err
+			}
+			req.ExpiresAt = &t
+		}
+		req.ClearExpiry, _ = f.GetBool("no-expiry")
+		return c.updateKey(cmd.Context(), args[0], req)
+	})
+	return cmd
+}
+
+func keysRevokeCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke <id>",
+		Short: "Revokes a key immediately",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		return c.revokeKey(cmd.Context(), args[0])
+	})
+	return cmd
+}
+
+func keysRotateCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate <id> [--grace <duration>]",
+		Short: "Replaces a key, keeping the old one valid for a grace period",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.Flags().String("grace", "", "How long the old key keeps working, e.g. 24h or 0s (default: the gateway's)")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		var req rotateKeyRequest
+		if cmd.Flags().Changed("grace") {
+			req.Grace, _ = cmd.Flags().GetString("grace")
+			d, err := time.ParseDuration(req.Grace)
+			if err != nil {
+				return fmt.Errorf("invalid --grace %q: %v", req.Grace, err)
+			}
+			if d < 0 {
+				return fmt.Errorf("invalid --grace %q: must not be negative", req.Grace)
+			}
+		}
+		return c.rotateKey(cmd.Context(), args[0], req)
+	})
+	return cmd
+}
+
+func usageCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "usage [--key <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--group-by model|key|day]",
+		Short: "Shows request and token usage",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("key", "", "Only count requests made with this key ID")
+	f.String("from", "", "First day to include (YYYY-MM-DD)")
+	f.String("to", "", "Last day to include (YYYY-MM-DD)")
+	f.String("group-by", "", "Group rows by model, key or day (default: the gateway's)")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		f := cmd.Flags()
+		var q usageQuery
+		q.KeyID, _ = f.GetString("key")
+		q.From, _ = f.GetString("from")
+		q.To, _ = f.GetString("to")
+		q.GroupBy, _ = f.GetString("group-by")
+		if err := q.validate(); err != nil {
+			return err
+		}
+		return c.usage(cmd.Context(), q)
+	})
+	return cmd
+}
+
+// validate checks the date format and grouping before asking the server.
+func (q usageQuery) validate() error {
+	var from, to time.Time
+	for _, d := range []struct {
+		flag, val string
+		t         *time.Time
+	}{{"from", q.From, &from}, {"to", q.To, &to}} {
+		if d.val == "" {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, d.val)
+		if err != nil {
+			return fmt.Errorf("invalid --%s %q: want YYYY-MM-DD", d.flag, d.val)
+		}
+		*d.t = t
+	}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return fmt.Errorf("--to %s is before --from %s", q.To, q.From)
+	}
+	switch q.GroupBy {
+	case "", "model", "key", "day":
+	default:
+		return fmt.Errorf("invalid --group-by %q: want model, key or day", q.GroupBy)
+	}
+	return nil
+}
+
+// parseExpires parses an --expires value: an RFC 3339 time, a Go duration
+// ("720h", "90m") or a whole number of days ("30d"), the latter two counted
+// from now. The result, in UTC, must lie in the future.
+func parseExpires(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, errors.New("invalid --expires: empty value")
+	}
+	var t time.Time
+	if parsed, err := time.Parse(time.RFC3339, s); err == nil {
+		t = parsed
+	} else {
+		d, derr := parseDuration(s)
+		if derr != nil {
+			return time.Time{}, fmt.Errorf("invalid --expires %q: want an RFC 3339 time (2026-01-31T00:00:00Z) or a duration (720h, 30d)", s)
+		}
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("invalid --expires %q: duration must be positive", s)
+		}
+		t = now.Add(d)
+	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("invalid --expires %q: time is in the past", s)
+	}
+	return t.UTC(), nil
+}
+
+// parseDuration is time.ParseDuration plus whole days written as "<n>d".
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days > int64(math.MaxInt64/int64(24*time.Hour)) {
+			return 0, errors.New("duration too large")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// parseMetadata parses repeated --meta key=value flags.
+func parseMetadata(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	md := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid --meta %q: want key=value", p)
+		}
+		md[k] = v
+	}
+	return md, nil
+}

@@ -1,0 +1,240 @@
+package aigateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+)
+
+// maxSSEEvent bounds one server-sent event; a longer one is an upstream
+// fault, not something to buffer without end.
+const maxSSEEvent = 4 << 20
+
+// maxMeteredJSON bounds how much of a JSON response is kept to read its
+// usage; the response itself is passed on whole.
+const maxMeteredJSON = 16 << 20
+
+// usage is the token count of one response.
+type usage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+}
+
+// usageMeter reads the usage of an OpenAI-format response as it is written
+// through it to the client.
+type usageMeter interface {
+	io.Writer
+	// finish ends the response: it writes whatever is still held and
+	// reports the usage found (ok false when the upstream sent none).
+	finish() (u usage, ok bool, err error)
+	// deltas counts the stream chunks seen so far, to estimate the
+	// completion when a stream is cut short.
+	deltas() int64
+}
+
+// newMeter picks the meter for a response by its content type.
+func newMeter(dst io.Writer, flush func() error, contentType string, dropUsageChunk bool) usageMeter {
+	if isEventStream(contentType) {
+		return &sseMeter{dst: dst, flush: flush, dropUsageChunk: dropUsageChunk}
+	}
+	return &jsonMeter{dst: dst}
+}
+
+func isEventStream(contentType string) bool {
+	return len(contentType) >= 17 && contentType[:17] == "text/event-stream"
+}
+
+// sseMeter passes server-sent events through one whole event at a time,
+// flushing after each, and reads the usage from the chunk that carries it.
+// When dropUsageChunk is set (the gateway asked for usage the client did
+// not), the usage-only chunk is metered but not forwarded.
+type sseMeter struct {
+	dst            io.Writer
+	flush          func() error
+	dropUsageChunk bool
+
+	pending  []byte // the start of an event not yet complete
+	usage    usage
+	sawUsage bool
+	chunks   int64
+	err      error
+}
+
+func (m *sseMeter) Write(p []byte) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	m.pending = append(m.pending, p...)
+	start, wrote := 0, false
+	for {
+		end, next := eventEnd(m.pending[start:])
+		if end < 0 {
+			break
+		}
+		ev := m.pending[start : start+next]
+		if m.inspect(m.pending[start : start+end]) {
+			if _, err := m.dst.Write(ev); err != nil {
+				m.err = err
+				return 0, err
+			}
+			wrote = true
+		}
+		start += next
+	}
+	rest := copy(m.pending, m.pending[start:])
+	m.pending = m.pending[:rest]
+	if len(m.pending) > maxSSEEvent {
+		m.err = errors.New("upstream sent a server-sent event larger than the gateway accepts")
+		return 0, m.err
+	}
+	if wrote && m.flush != nil {
+		if err := m.flush(); err != nil {
+			m.err = err
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// eventEnd finds the blank line that ends the first event in b. It returns
+// the end of the event's last line and the offset just past the blank line,
+// or -1 when b holds no complete event. LF and CRLF endings are accepted.
+func eventEnd(b []byte) (end, next int) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		j := i + 1
+		if j < len(b) && b[j] == '\r' {
+			j++
+		}
+		if j < len(b) && b[j] == '\n' {
+			return i, j + 1
+		}
+	}
+	return -1, -1
+}
+
+// inspect meters one event and reports whether to forward it.
+func (m *sseMeter) inspect(ev []byte) bool {
+	data := eventData(ev)
+	if data == nil || bytes.Equal(data, []byte("[DONE]")) {
+		return true
+	}
+	m.chunks++
+	if !hasObjectField(data, "usage") {
+		return true
+	}
+	var chunk struct {
+		Choices []json.RawMessage `json:"choices"`
+		Usage   *usage            `json:"usage"`
+	}
+	if json.Unmarshal(data, &chunk) != nil || chunk.Usage == nil {
+		return true
+	}
+	m.usage, m.sawUsage = *chunk.Usage, true
+	return !(m.dropUsageChunk && len(chunk.Choices) == 0)
+}
+
+// eventData returns the data of an event with a single data line (the form
+// every OpenAI-format server sends), or nil.
+func eventData(ev []byte) []byte {
+	for len(ev) > 0 {
+		line := ev
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			ev = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if after, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			return bytes.TrimSpace(after)
+		}
+	}
+	return nil
+}
+
+// hasObjectField reports whether data contains `"name"` followed by a colon
+// and an object, a cheap test that spares parsing chunks without usage
+// (which carry "usage":null or nothing).
+func hasObjectField(data []byte, name string) bool {
+	quoted := `"` + name + `"`
+	for {
+		i := bytes.Index(data, []byte(quoted))
+		if i < 0 {
+			return false
+		}
+		rest := bytes.TrimLeft(data[i+len(quoted):], " \t\r\n")
+		if len(rest) > 0 && rest[0] == ':' {
+			rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+			if len(rest) > 0 && rest[0] == '{' {
+				return true
+			}
+		}
+		data = data[i+len(quoted):]
+	}
+}
+
+func (m *sseMeter) finish() (usage, bool, error) {
+	if m.err == nil && len(m.pending) > 0 {
+		// A stream that ends without a final blank line: pass the rest on.
+		m.inspect(m.pending)
+		if _, err := m.dst.Write(m.pending); err != nil {
+			m.err = err
+		}
+		m.pending = m.pending[:0]
+		if m.flush != nil {
+			_ = m.flush()
+		}
+	}
+	return m.usage, m.sawUsage, m.err
+}
+
+func (m *sseMeter) deltas() int64 { return m.chunks }
+
+// jsonMeter passes a JSON response through and keeps a copy (bounded) to
+// read its usage at the end.
+type jsonMeter struct {
+	dst  io.Writer
+	body []byte
+	over bool
+	err  error
+}
+
+func (m *jsonMeter) Write(p []byte) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	if !m.over {
+		if len(m.body)+len(p) > maxMeteredJSON {
+			m.over, m.body = true, nil
+		} else {
+			m.body = append(m.body, p...)
+		}
+	}
+	n, err := m.dst.Write(p)
+	if err != nil {
+		m.err = err
+	}
+	return n, err
+}
+
+func (m *jsonMeter) finish() (usage, bool, error) {
+	var resp struct {
+		Usage *usage `json:"usage"`
+	}
+	if m.over || json.Unmarshal(m.body, &resp) != nil || resp.Usage == nil {
+		return usage{}, false, m.err
+	}
+	return *resp.Usage, true, m.err
+}
+
+func (m *jsonMeter) deltas() int64 { return 0 }
+
+// flusherOf returns a function that flushes w through every wrapper.
+func flusherOf(w http.ResponseWriter) func() error {
+	rc := http.NewResponseController(w)
+	return rc.Flush
+}

@@ -1,0 +1,101 @@
+package aigateway
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+)
+
+// DefaultMaxRequestBody bounds request bodies when no limit is configured.
+const DefaultMaxRequestBody = 4 << 20
+
+// inboundRequest holds the few fields of an OpenAI-format request that the
+// gateway acts on. The body itself travels on as bytes.
+type inboundRequest struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+func (r *inboundRequest) includeUsage() bool {
+	return r.StreamOptions != nil && r.StreamOptions.IncludeUsage
+}
+
+// readJSONBody checks the content type and reads at most limit bytes.
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/json") {
+			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: "invalid_request_error", Code: "unsupported_media_type",
+				Message: "the request body must be JSON (Content-Type: application/json)"}
+		}
+	}
+	if limit <= 0 {
+		limit = DefaultMaxRequestBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+				Message: "the request body is larger than this gateway accepts"}
+		}
+		return nil, errBadRequest("invalid_body", "", "could not read the request body")
+	}
+	return body, nil
+}
+
+// parseInbound decodes the fields the gateway needs. It rejects bodies that
+// are not one JSON object, and a missing model.
+func parseInbound(body []byte) (inboundRequest, *apiError) {
+	var in inboundRequest
+	if len(body) == 0 {
+		return in, errBadRequest("invalid_json", "", "the request body is empty; expected a JSON object")
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return in, errBadRequest("invalid_type", ute.Field, "invalid type for '"+ute.Field+"': expected "+ute.Type.String())
+		}
+		return in, errBadRequest("invalid_json", "", "the request body is not valid JSON: "+err.Error())
+	}
+	if in.Model == "" {
+		return in, errBadRequest("missing_model", "model", "you must provide a model parameter")
+	}
+	return in, nil
+}
+
+// rewriteBody returns body with the model (now current) replaced by model and, when forceUsage is
+// set, stream_options.include_usage turned on, so the gateway can meter a
+// stream the client did not ask usage for. It returns body itself when
+// nothing changes.
+func rewriteBody(body []byte, current, model string, forceUsage bool) ([]byte, error) {
+	if !forceUsage && current == model {
+		return body, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, err
+	}
+	m, _ := json.Marshal(model)
+	fields["model"] = m
+	if forceUsage {
+		var so map[string]json.RawMessage
+		if raw, ok := fields["stream_options"]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &so); err != nil {
+				return nil, err
+			}
+		}
+		if so == nil {
+			so = make(map[string]json.RawMessage, 1)
+		}
+		so["include_usage"] = json.RawMessage("true")
+		raw, _ := json.Marshal(so)
+		fields["stream_options"] = raw
+	}
+	return json.Marshal(fields)
+}

@@ -1,0 +1,80 @@
+package aigateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+)
+
+// record queues a usage record. It does not wait for the write, and it
+// survives the client going away (the record matters most then).
+func (a *App) record(ctx context.Context, rec keystore.UsageRecord) {
+	store, err := a.keyStore()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := store.RecordUsage(ctx, rec); err != nil {
+		a.logger.Error("usage record not written", zap.String("request_id", rec.RequestID), zap.String("key_id", rec.KeyID), zap.Error(err))
+	}
+}
+
+// requestID returns the client's X-Request-Id if sane, else a random one.
+func requestID(r *http.Request) string {
+	if v := r.Header.Get("X-Request-Id"); v != "" && len(v) <= 128 {
+		return v
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func looksLikeOpenAIError(body []byte) bool {
+	var e struct {
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	return json.Unmarshal(body, &e) == nil && e.Error != nil
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// parseSize reads one size argument such as "4MB" or "1048576".
+func parseSize(d *caddyfile.Dispenser) (int64, error) {
+	var s string
+	if !d.AllArgs(&s) {
+		return 0, d.ArgErr()
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > 1<<34 {
+		return 0, d.Errf("invalid size %q", s)
+	}
+	return int64(n), nil
+}
+
+// copyBufPool holds the buffers responses are copied through.
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// writerOnly and readerOnly hide ReadFrom/WriteTo so io.CopyBuffer uses the
+// pooled buffer and every write goes through the meter.
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }

@@ -1,0 +1,215 @@
+// Package caddyfile registers the gateway's Caddyfile syntax: the
+// `ai_gateway` global option (store, providers, models) and the `ai_gateway`
+// and `ai_auth` site directives, which need no `order` or `route`.
+package caddyfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("ai_gateway", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("ai_gateway", parseGatewayDirective)
+	httpcaddyfile.RegisterHandlerDirective("ai_auth", parseAuthDirective)
+	// ai_auth authenticates, so it goes where the other auth handlers go:
+	// before anything that serves the request.
+	httpcaddyfile.RegisterDirectiveOrder("ai_auth", httpcaddyfile.Before, "basic_auth")
+	// ai_gateway answers requests itself, like reverse_proxy.
+	httpcaddyfile.RegisterDirectiveOrder("ai_gateway", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseGatewayDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler aigateway.Handler
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler aigateway.AuthHandler
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+// parseGlobalOption parses the ai_gateway global option. Syntax:
+//
+//	ai_gateway {
+//		store badger [<dir>] {
+//			sync_writes
+//		}
+//		provider <name> <type> {
+//			<provider options>
+//		}
+//		model <public-name> <provider-name> [<upstream-model-name>]
+//	}
+//
+// The option may appear more than once; the blocks are merged.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(aigateway.App)
+	if existing != nil {
+		prev, ok := existing.(httpcaddyfile.App)
+		if !ok {
+			return nil, d.Errf("unexpected existing ai_gateway value %T", existing)
+		}
+		if err := json.Unmarshal(prev.Value, app); err != nil {
+			return nil, d.Errf("merging ai_gateway blocks: %v", err)
+		}
+	}
+	if app.ProvidersRaw == nil {
+		app.ProvidersRaw = make(map[string]json.RawMessage)
+	}
+	type modelLine struct {
+		model aigateway.Model
+		file  string
+		line  int
+	}
+	var models []modelLine
+
+	d.Next() // the option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "store":
+			store, err := parseStore(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Store = store
+		case "provider":
+			var name string
+			if !d.NextArg() {
+				return nil, d.Err("provider: expected a name and a type")
+			}
+			name = d.Val()
+			if !d.NextArg() {
+				return nil, d.Errf("provider %s: expected a type after the name", name)
+			}
+			typ := d.Val()
+			if _, dup := app.ProvidersRaw[name]; dup {
+				return nil, d.Errf("provider %q is defined twice", name)
+			}
+			raw, err := parseProvider(d, typ)
+			if err != nil {
+				return nil, err
+			}
+			app.ProvidersRaw[name] = raw
+		case "model":
+			args := d.RemainingArgs()
+			if len(args) < 2 || len(args) > 3 {
+				return nil, d.Err("model: expected <public-name> <provider-name> [<upstream-model-name>]")
+			}
+			m := aigateway.Model{Name: args[0], Provider: args[1]}
+			if len(args) == 3 {
+				m.UpstreamModel = args[2]
+			}
+			if d.NextBlock(1) {
+				return nil, d.Errf("model %s: unexpected block", m.Name)
+			}
+			models = append(models, modelLine{model: m, file: d.File(), line: d.Line()})
+		default:
+			return nil, d.Errf("unknown ai_gateway option %q", d.Val())
+		}
+	}
+
+	// Models may name providers defined further down, so they are checked
+	// once the block is read, each error naming the model's own line.
+	seen := make(map[string]bool, len(app.Models)+len(models))
+	for _, m := range app.Models {
+		seen[m.Name] = true
+	}
+	for _, ml := range models {
+		if _, ok := app.ProvidersRaw[ml.model.Provider]; !ok {
+			return nil, fmt.Errorf("%s:%d - Error during parsing: model %s names provider %q, which is not defined (defined: %s)",
+				ml.file, ml.line, ml.model.Name, ml.model.Provider, definedProviders(app.ProvidersRaw))
+		}
+		if seen[ml.model.Name] {
+			return nil, fmt.Errorf("%s:%d - Error during parsing: model %s is defined twice", ml.file, ml.line, ml.model.Name)
+		}
+		seen[ml.model.Name] = true
+		app.Models = append(app.Models, ml.model)
+	}
+	if len(app.ProvidersRaw) == 0 {
+		app.ProvidersRaw = nil
+	}
+	return httpcaddyfile.App{Name: aigateway.AppName, Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseStore parses `store badger [<dir>] { sync_writes }`.
+func parseStore(d *caddyfile.Dispenser) (*aigateway.StoreConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return nil, d.Err("store: expected `store badger [<dir>]`")
+	}
+	if args[0] != "badger" {
+		return nil, d.Errf("store: unknown store type %q (supported: badger)", args[0])
+	}
+	sc := &aigateway.StoreConfig{Type: "badger"}
+	if len(args) == 2 {
+		sc.Dir = args[1]
+	}
+	for d.NextBlock(1) {
+		switch d.Val() {
+		case "sync_writes":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			sc.SyncWrites = true
+		default:
+			return nil, d.Errf("unknown store option %q", d.Val())
+		}
+	}
+	return sc, nil
+}
+
+// parseProvider hands the provider's block to the provider module's own
+// Caddyfile parser, so a third-party provider brings its own syntax.
+func parseProvider(d *caddyfile.Dispenser, typ string) (json.RawMessage, error) {
+	id := providers.Namespace + "." + typ
+	if _, err := caddy.GetModule(id); err != nil {
+		return nil, d.Errf("unknown provider type %q (known: %s)", typ, strings.Join(knownProviderTypes(), ", "))
+	}
+	unm, err := caddyfile.UnmarshalModule(d, id)
+	if err != nil {
+		return nil, err
+	}
+	var warnings []caddyconfig.Warning
+	raw := caddyconfig.JSONModuleObject(unm, "type", typ, &warnings)
+	if len(warnings) > 0 {
+		return nil, d.Errf("provider %s: %s", typ, warnings[0].Message)
+	}
+	return raw, nil
+}
+
+func knownProviderTypes() []string {
+	var types []string
+	for _, m := range caddy.GetModules(providers.Namespace) {
+		types = append(types, m.ID.Name())
+	}
+	sort.Strings(types)
+	return types
+}
+
+func definedProviders(m map[string]json.RawMessage) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

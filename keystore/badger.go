@@ -1,0 +1,758 @@
+package keystore
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
+)
+
+// Limits on admin input. They keep one record small (it is cached in memory
+// and read on every cache miss) and bound what an admin API caller can store.
+const (
+	MaxNameLen         = 200  // runes
+	MaxModels          = 100  // entries in Key.Models
+	MaxModelPatternLen = 200  // bytes per pattern
+	MaxMetadata        = 50   // entries in Key.Metadata
+	MaxMetadataKeyLen  = 128  // bytes
+	MaxMetadataValLen  = 1024 // bytes
+)
+
+// Storage layout. Prefixes keep each kind of record in its own key range so
+// that one prefix scan lists one kind.
+const (
+	prefixKeyByID   = "k/id/" // + id → JSON storedKey
+	prefixKeyByHash = "k/h/"  // + 32-byte SHA-256 → id
+	prefixUsageRaw  = "u/r/"  // + unix-nano (8 bytes BE) + request id → JSON UsageRecord
+	prefixUsageDay  = "u/d/"  // + YYYY-MM-DD/<escaped key id>/<model> → JSON rollup
+
+	hashAlgSHA256 = "sha256"
+	maxTxnRetries = 20
+	gcInterval    = 10 * time.Minute
+	gcRatio       = 0.5
+)
+
+// ErrLocked is matched (errors.Is) by the error OpenBadger returns when
+// another process, or another open handle in this process, holds the store
+// directory.
+var ErrLocked = errors.New("keystore: store directory is locked")
+
+// lockedError carries the directory and Badger's own error.
+type lockedError struct {
+	dir   string
+	cause error
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("keystore: another process holds the store at %s: stop it or use `caddy reload` (%v)", e.dir, e.cause)
+}
+func (e *lockedError) Unwrap() []error { return []error{ErrLocked, e.cause} }
+
+// BadgerOptions configures OpenBadger.
+type BadgerOptions struct {
+	// SyncWrites makes every commit fsync, so committed keys and usage
+	// survive an OS crash or power loss, not only a process crash. It costs
+	// one fsync per transaction (usage is batched, so that is per batch).
+	SyncWrites bool
+	// Logger receives Badger's warnings and errors. Nil discards them.
+	Logger *zap.Logger
+	// InMemory keeps everything in memory and ignores dir. Tests only: all
+	// data is lost on Close.
+	InMemory bool
+}
+
+// BadgerStore is the Store backed by an embedded Badger v4 database.
+//
+// Only one BadgerStore may have a directory open at a time (Badger's
+// directory lock), so a Caddy module must share one handle across config
+// reloads rather than open one per provision.
+//
+// It runs two goroutines until Close: the batched usage writer and the
+// value-log GC ticker.
+type BadgerStore struct {
+	db       *badger.DB
+	log      *zap.Logger
+	inMemory bool
+	sync     bool
+	now      func() time.Time // time source for record timestamps; tests may replace it
+
+	// closed is checked on the Authenticate hot path without a lock.
+	closed atomic.Bool
+	// lifeMu is read-held by every database operation and write-held by Close
+	// around db.Close, so no read runs on an unmapped database.
+	lifeMu sync.RWMutex
+
+	// The auth cache maps key hashes to immutable records. cacheGen counts
+	// invalidations: a cache miss fills the cache only if no invalidation
+	// happened since it started, so a read that raced with a revoke can never
+	// put the revoked key's old record back (the stale-refill bug).
+	cacheMu  sync.RWMutex
+	cache    map[[32]byte]*Key
+	cacheGen uint64
+
+	// Usage writer state. sendMu is read-held by senders and write-held by
+	// Close when it closes usageCh, so no send hits a closed channel.
+	sendMu     sync.RWMutex
+	sendClosed bool
+	usageCh    chan usageMsg
+	writerDone chan struct{}
+
+	gcStop chan struct{}
+	gcDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*BadgerStore)(nil)
+
+// storedKey is the record kept at k/id/<id>. It adds the key hash, which the
+// exported Key (and its JSON) never carries.
+type storedKey struct {
+	Key
+	Hash    string `json:"hash"`     // hex SHA-256 of the full key string
+	HashAlg string `json:"hash_alg"` // "sha256"; room for a peppered HMAC later
+}
+
+// OpenBadger opens (creating if needed) the store in dir. It fails with an
+// error matching ErrLocked when the directory is already open elsewhere.
+// Badger is tuned for a small database: a few MB of memtables, no block
+// cache, no compression.
+func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
+	var bo badger.Options
+	if opts.InMemory {
+		bo = badger.DefaultOptions("").WithInMemory(true)
+	} else {
+		if dir == "" {
+			return nil, fmt.Errorf("%w: empty store directory", ErrInvalid)
+		}
+		// Badger would create the directory world-readable; key hashes
+		// and usage are nobody else's business.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
+		}
+		bo = badger.DefaultOptions(dir)
+	}
+	bo = bo.
+		WithSyncWrites(opts.SyncWrites).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4).
+		// Records are small JSON; compression would require a block cache,
+		// and a cache without compression is pure overhead.
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2).
+		WithMetricsEnabled(false)
+	if opts.Logger != nil {
+		bo = bo.WithLogger(badgerLogger{opts.Logger.Named("badger").Sugar()})
+	} else {
+		bo = bo.WithLogger(nil)
+	}
+
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, &lockedError{dir: dir, cause: err}
+		}
+		return nil, fmt.Errorf("keystore: opening badger store at %s: %w", dir, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &BadgerStore{
+		db:         db,
+		log:        log,
+		inMemory:   opts.InMemory,
+		sync:       opts.SyncWrites,
+		now:        time.Now,
+		cache:      make(map[[32]byte]*Key),
+		usageCh:    make(chan usageMsg, usageQueueSize),
+		writerDone: make(chan struct{}),
+	}
+	go s.runUsageWriter()
+	if !opts.InMemory {
+		s.gcStop = make(chan struct{})
+		s.gcDone = make(chan struct{})
+		go s.runGC(gcInterval)
+	}
+	return s, nil
+}
+
+// badgerLogger passes Badger's warnings and errors to zap and drops its
+// chatty info and debug lines.
+type badgerLogger struct{ l *zap.SugaredLogger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
+
+// runGC reclaims value-log space on a ticker. With the default value
+// threshold small records stay in the LSM tree, so this rarely finds work,
+// but it keeps the log bounded if large values ever appear.
+func (s *BadgerStore) runGC(every time.Duration) {
+	defer close(s.gcDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.gcStop:
+			return
+		case <-t.C:
+		}
+		for {
+			err := s.db.RunValueLogGC(gcRatio)
+			if err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+					s.log.Warn("badger value log GC failed", zap.Error(err))
+				}
+				break
+			}
+			select {
+			case <-s.gcStop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// begin marks the start of a database operation; the returned func ends it.
+func (s *BadgerStore) begin() (func(), error) {
+	s.lifeMu.RLock()
+	if s.closed.Load() {
+		s.lifeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.lifeMu.RUnlock, nil
+}
+
+// update runs fn in a read-write transaction, retrying on ErrConflict. fn
+// must be safe to run again: it must derive every write from its own reads.
+func (s *BadgerStore) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(fn)
+		if errors.Is(err, badger.ErrConflict) && attempt < maxTxnRetries {
+			continue
+		}
+		return err
+	}
+}
+
+// view runs fn in a read-only transaction.
+func (s *BadgerStore) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// invalidate drops a hash from the auth cache. Writers call it after their
+// commit succeeded, so the next Authenticate reads the committed record.
+func (s *BadgerStore) invalidate(hexHash string) {
+	var h [32]byte
+	if n, err := hex.Decode(h[:], []byte(hexHash)); err != nil || n != len(h) {
+		// A record without a valid hash cannot be in the cache under it;
+		// still bump the generation so no racing fill survives.
+		s.cacheMu.Lock()
+		s.cacheGen++
+		s.cacheMu.Unlock()
+		return
+	}
+	s.cacheMu.Lock()
+	delete(s.cache, h)
+	s.cacheGen++
+	s.cacheMu.Unlock()
+}
+
+func (s *BadgerStore) timeNow() time.Time {
+	return s.now().UTC().Round(0) // Round(0) strips the monotonic reading
+}
+
+func keyIDKey(id string) []byte { return []byte(prefixKeyByID + id) }
+
+func keyHashKey(h [32]byte) []byte {
+	b := make([]byte, 0, len(prefixKeyByHash)+len(h))
+	return append(append(b, prefixKeyByHash...), h[:]...)
+}
+
+// getStored reads k/id/<id>, mapping a missing record to ErrNotFound.
+func getStored(txn *badger.Txn, id string) (storedKey, error) {
+	var sk storedKey
+	if id == "" {
+		return sk, ErrNotFound
+	}
+	item, err := txn.Get(keyIDKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return sk, ErrNotFound
+	}
+	if err != nil {
+		return sk, err
+	}
+	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &sk) })
+	if err != nil {
+		return sk, fmt.Errorf("keystore: decoding key record %s: %w", id, err)
+	}
+	return sk, nil
+}
+
+func putStored(txn *badger.Txn, sk *storedKey) error {
+	v, err := json.Marshal(sk)
+	if err != nil {
+		return err
+	}
+	return txn.Set(keyIDKey(sk.ID), v)
+}
+
+// validateName checks a key name's length and encoding.
+func validateName(name string) error {
+	if utf8.RuneCountInString(name) > MaxNameLen {
+		return fmt.Errorf("%w: name longer than %d characters", ErrInvalid, MaxNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: name is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+func validateModels(models []string) error {
+	if len(models) > MaxModels {
+		return fmt.Errorf("%w: more than %d model patterns", ErrInvalid, MaxModels)
+	}
+	for _, p := range models {
+		if p == "" {
+			return fmt.Errorf("%w: empty model pattern", ErrInvalid)
+		}
+		if len(p) > MaxModelPatternLen {
+			return fmt.Errorf("%w: model pattern %.40q... longer than %d bytes", ErrInvalid, p, MaxModelPatternLen)
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%w: bad model pattern %q: %v", ErrInvalid, p, err)
+		}
+	}
+	return nil
+}
+
+func validateMetadata(md map[string]string) error {
+	if len(md) > MaxMetadata {
+		return fmt.Errorf("%w: more than %d metadata entries", ErrInvalid, MaxMetadata)
+	}
+	for k, v := range md {
+		if k == "" || len(k) > MaxMetadataKeyLen {
+			return fmt.Errorf("%w: metadata key must be 1 to %d bytes", ErrInvalid, MaxMetadataKeyLen)
+		}
+		if len(v) > MaxMetadataValLen {
+			return fmt.Errorf("%w: metadata value for %q longer than %d bytes", ErrInvalid, k, MaxMetadataValLen)
+		}
+	}
+	return nil
+}
+
+// cloneModels copies a pattern list so the record never aliases caller
+// memory; empty becomes nil so "all models" has one representation.
+func cloneModels(m []string) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	return slices.Clone(m)
+}
+
+func cloneMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Round(0)
+	return &u
+}
+
+// newKeyMaterial makes a key, its hash and a fresh ID.
+func newKeyMaterial() (plaintext string, hash [32]byte, id string, err error) {
+	plaintext, err = GenerateKey()
+	if err != nil {
+		return "", hash, "", err
+	}
+	id, err = NewKeyID()
+	if err != nil {
+		return "", hash, "", err
+	}
+	return plaintext, HashKey(plaintext), id, nil
+}
+
+// insertNew writes a new key record and its hash index, refusing to
+// overwrite either (an ID or hash collision would be a generator bug).
+func insertNew(txn *badger.Txn, sk *storedKey, h [32]byte) error {
+	for _, k := range [][]byte{keyIDKey(sk.ID), keyHashKey(h)} {
+		if _, err := txn.Get(k); err == nil {
+			return fmt.Errorf("keystore: generated key or ID collides with an existing one")
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+	}
+	if err := putStored(txn, sk); err != nil {
+		return err
+	}
+	return txn.Set(keyHashKey(h), []byte(sk.ID))
+}
+
+// CreateKey stores a new key from spec and returns its record and the
+// plaintext, which is never available again.
+func (s *BadgerStore) CreateKey(ctx context.Context, spec KeySpec) (Key, string, error) {
+	now := s.timeNow()
+	if err := validateName(spec.Name); err != nil {
+		return Key{}, "", err
+	}
+	if err := validateModels(spec.Models); err != nil {
+		return Key{}, "", err
+	}
+	if err := validateMetadata(spec.Metadata); err != nil {
+		return Key{}, "", err
+	}
+	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(now) {
+		return Key{}, "", fmt.Errorf("%w: expires_at is not in the future", ErrInvalid)
+	}
+	plaintext, h, id, err := newKeyMaterial()
+	if err != nil {
+		return Key{}, "", err
+	}
+	sk := storedKey{
+		Key: Key{
+			ID:        id,
+			Name:      spec.Name,
+			Prefix:    DisplayPrefix(plaintext),
+			Last4:     Last4(plaintext),
+			Models:    cloneModels(spec.Models),
+			Metadata:  cloneMetadata(spec.Metadata),
+			Status:    StatusActive,
+			CreatedAt: now,
+			UpdatedAt: now,
+			ExpiresAt: utcPtr(spec.ExpiresAt),
+		},
+		Hash:    hex.EncodeToString(h[:]),
+		HashAlg: hashAlgSHA256,
+	}
+	if err := s.update(ctx, func(txn *badger.Txn) error { return insertNew(txn, &sk, h) }); err != nil {
+		return Key{}, "", err
+	}
+	return sk.Key, plaintext, nil
+}
+
+// GetKey returns the record with the given ID, or ErrNotFound.
+func (s *BadgerStore) GetKey(ctx context.Context, id string) (Key, error) {
+	var sk storedKey
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		sk, err = getStored(txn, id)
+		return err
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	return sk.Key, nil
+}
+
+// ListKeys returns every key, revoked and expired ones included, sorted by
+// CreatedAt then ID.
+func (s *BadgerStore) ListKeys(ctx context.Context) ([]Key, error) {
+	var keys []Key
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixKeyByID)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var sk storedKey
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &sk) }); err != nil {
+				return fmt.Errorf("keystore: decoding key record %q: %w", it.Item().Key(), err)
+			}
+			keys = append(keys, sk.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(keys, func(a, b Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return keys, nil
+}
+
+// UpdateKey applies patch to the key. An expiry in the past is accepted here
+// (it is a way to stop a key now); setting ExpiresAt together with
+// ClearExpiry is ErrInvalid. The auth cache is updated before it returns.
+func (s *BadgerStore) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, error) {
+	if patch.ClearExpiry && patch.ExpiresAt != nil {
+		return Key{}, fmt.Errorf("%w: expires_at and clear_expiry both set", ErrInvalid)
+	}
+	if patch.Name != nil {
+		if err := validateName(*patch.Name); err != nil {
+			return Key{}, err
+		}
+	}
+	if patch.Models != nil {
+		if err := validateModels(*patch.Models); err != nil {
+			return Key{}, err
+		}
+	}
+	if patch.Metadata != nil {
+		if err := validateMetadata(*patch.Metadata); err != nil {
+			return Key{}, err
+		}
+	}
+	now := s.timeNow()
+	var sk storedKey
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		var err error
+		if sk, err = getStored(txn, id); err != nil {
+			return err
+		}
+		if patch.Name != nil {
+			sk.Name = *patch.Name
+		}
+		if patch.Models != nil {
+			sk.Models = cloneModels(*patch.Models)
+		}
+		if patch.Metadata != nil {
+			sk.Metadata = cloneMetadata(*patch.Metadata)
+		}
+		if patch.ClearExpiry {
+			sk.ExpiresAt = nil
+		} else if patch.ExpiresAt != nil {
+			sk.ExpiresAt = utcPtr(patch.ExpiresAt)
+		}
+		sk.UpdatedAt = now
+		return putStored(txn, &sk)
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	s.invalidate(sk.Hash)
+	return sk.Key, nil
+}
+
+// RevokeKey marks the key revoked, effective on the very next Authenticate.
+// Revoking a revoked key changes nothing and returns its record.
+func (s *BadgerStore) RevokeKey(ctx context.Context, id string) (Key, error) {
+	now := s.timeNow()
+	var sk storedKey
+	err := s.update(ctx, func(txn *badger.Txn) error {
+		var err error
+		if sk, err = getStored(txn, id); err != nil {
+			return err
+		}
+		if sk.Status == StatusRevoked {
+			return nil
+		}
+		sk.Status = StatusRevoked
+		sk.RevokedAt = &now
+		sk.UpdatedAt = now
+		return putStored(txn, &sk)
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	s.invalidate(sk.Hash)
+	return sk.Key, nil
+}
+
+// RotateKey creates a key with the old key's name, models and metadata (no
+// expiry: set one with UpdateKey if needed) and makes the old key expire at
+// the earlier of its current expiry and now+grace. A revoked key cannot be
+// rotated (ErrRevoked); a negative grace is ErrInvalid. Rotating a key twice
+// is allowed: RotatedTo then names the newest successor.
+func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Duration) (Key, string, Key, error) {
+	if grace < 0 {
+		return Key{}, "", Key{}, fmt.Errorf("%w: negative grace period", ErrInvalid)
+	}
+	now := s.timeNow()
+	plaintext, h, newID, err := newKeyMaterial()
+	if err != nil {
+		return Key{}, "", Key{}, err
+	}
+	var oldSK, newSK storedKey
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		var err error
+		if oldSK, err = getStored(txn, id); err != nil {
+			return err
+		}
+		if oldSK.Status == StatusRevoked {
+			return ErrRevoked
+		}
+		newSK = storedKey{
+			Key: Key{
+				ID:          newID,
+				Name:        oldSK.Name,
+				Prefix:      DisplayPrefix(plaintext),
+				Last4:       Last4(plaintext),
+				Models:      cloneModels(oldSK.Models),
+				Metadata:    cloneMetadata(oldSK.Metadata),
+				Status:      StatusActive,
+				CreatedAt:   now,
+				UpdatedAt:   now,
+				RotatedFrom: oldSK.ID,
+			},
+			Hash:    hex.EncodeToString(h[:]),
+			HashAlg: hashAlgSHA256,
+		}
+		until := now.Add(grace)
+		if oldSK.ExpiresAt == nil || until.Before(*oldSK.ExpiresAt) {
+			oldSK.ExpiresAt = &until
+		}
+		oldSK.RotatedTo = newID
+		oldSK.UpdatedAt = now
+		if err := putStored(txn, &oldSK); err != nil {
+			return err
+		}
+		return insertNew(txn, &newSK, h)
+	})
+	if err != nil {
+		return Key{}, "", Key{}, err
+	}
+	s.invalidate(oldSK.Hash)
+	return newSK.Key, plaintext, oldSK.Key, nil
+}
+
+// Authenticate checks a presented key at now. It returns ErrMalformedKey or
+// ErrBadChecksum without any read, ErrNotFound for an unknown key, and
+// ErrRevoked or ErrExpired together with the key's record (so the caller
+// can log its ID). On success it returns the record.
+//
+// Records are cached in process after the first lookup; every write through
+// this store invalidates its entry before returning, so changes are seen by
+// the next call. Unknown keys are not cached, so random keys cannot grow the
+// cache. The returned Key shares its Models slice and Metadata map with the
+// cache: callers must not modify them.
+func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now time.Time) (Key, error) {
+	if err := CheckFormat(presented); err != nil {
+		return Key{}, err
+	}
+	if s.closed.Load() {
+		return Key{}, ErrClosed
+	}
+	h := HashKey(presented)
+	s.cacheMu.RLock()
+	k, ok := s.cache[h]
+	gen := s.cacheGen
+	s.cacheMu.RUnlock()
+	if !ok {
+		var err error
+		if k, err = s.loadByHash(ctx, h); err != nil {
+			return Key{}, err
+		}
+		s.cacheMu.Lock()
+		if s.cacheGen == gen {
+			s.cache[h] = k
+		}
+		s.cacheMu.Unlock()
+	}
+	switch k.StatusAt(now) {
+	case StatusRevoked:
+		return *k, ErrRevoked
+	case StatusExpired:
+		return *k, ErrExpired
+	}
+	return *k, nil
+}
+
+// loadByHash reads the record for a key hash from Badger.
+func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (*Key, error) {
+	var sk storedKey
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		item, err := txn.Get(keyHashKey(h))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		id, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		sk, err = getStored(txn, string(id))
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("keystore: hash index points at missing key %s", id)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Defence in depth: the record must carry the hash we looked up.
+	want := hex.EncodeToString(h[:])
+	if subtle.ConstantTimeCompare([]byte(sk.Hash), []byte(want)) != 1 {
+		return nil, fmt.Errorf("keystore: hash index and record disagree for key %s", sk.ID)
+	}
+	return &sk.Key, nil
+}
+
+// Close flushes queued usage, stops the background goroutines and closes
+// Badger. It is safe to call more than once; later calls return the first
+// call's result. After Close every method returns ErrClosed.
+func (s *BadgerStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.sendMu.Lock()
+		s.sendClosed = true
+		close(s.usageCh)
+		s.sendMu.Unlock()
+		<-s.writerDone
+		if s.gcStop != nil {
+			close(s.gcStop)
+			<-s.gcDone
+		}
+		s.lifeMu.Lock()
+		s.closeErr = s.db.Close()
+		s.lifeMu.Unlock()
+		s.cacheMu.Lock()
+		clear(s.cache)
+		s.cacheMu.Unlock()
+	})
+	return s.closeErr
+}
