@@ -55,7 +55,7 @@ func (h *AuthHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP authenticates and authorizes the request, hands it to next, and
 // meters the response on its way out.
-func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	start := time.Now()
 	store, err := h.app.keyStore()
 	if err != nil {
@@ -111,29 +111,49 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	r.Header.Del("Accept-Encoding")
 
 	mw := &meteredWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, dropUsageChunk: dropUsageChunk}
+	returned := false
+	defer func() {
+		// Runs also when next panics: reverse_proxy aborts a stream cut
+		// short with panic(http.ErrAbortHandler), and that request must be
+		// metered too. The panic goes on after this.
+		rec.Status = mw.result(r, bodyLen, returned, err, &rec)
+	}()
 	err = next.ServeHTTP(mw, r)
-	rec.Status = mw.status
-	if rec.Status == 0 {
-		rec.Status = http.StatusOK
-	}
+	returned = true
+	return err
+}
+
+// result finishes the metering of a response and returns the status to
+// record: the status sent, 499 when the client went away, 502 when the next
+// handler failed without a response.
+func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, err error, rec *keystore.UsageRecord) int {
+	status := mw.status
 	if mw.meter != nil {
 		u, ok, writeErr := mw.meter.finish()
 		if !ok {
+			// Cut short, or no usage reported: estimate, so a disconnect is
+			// never free (~4 bytes a prompt token, a token per chunk).
 			u = usage{PromptTokens: bodyLen / 4, CompletionTokens: mw.meter.deltas()}
 		}
 		rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
-		if writeErr != nil || r.Context().Err() != nil {
-			rec.Status = 499
+		if writeErr != nil {
+			return 499
 		}
 	}
-	if err != nil {
+	switch {
+	case r.Context().Err() != nil:
+		return 499
+	case !returned:
+		return http.StatusBadGateway
+	case err != nil:
 		if he, ok := err.(caddyhttp.HandlerError); ok && he.StatusCode != 0 {
-			rec.Status = he.StatusCode
-		} else if rec.Status == http.StatusOK {
-			rec.Status = http.StatusBadGateway
+			return he.StatusCode
 		}
+		return http.StatusBadGateway
+	case status == 0:
+		return http.StatusOK
 	}
-	return err
+	return status
 }
 
 // meteredWriter meters a successful response as the next handler writes it.

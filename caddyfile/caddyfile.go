@@ -5,7 +5,6 @@ package caddyfile
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -71,8 +70,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	type modelLine struct {
 		model aigateway.Model
-		file  string
-		line  int
+		tok   caddyfile.Token // a token of the model's line, for errors
 	}
 	var models []modelLine
 
@@ -118,7 +116,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if d.NextBlock(1) {
 				return nil, d.Errf("model %s: unexpected block", m.Name)
 			}
-			models = append(models, modelLine{model: m, file: d.File(), line: d.Line()})
+			models = append(models, modelLine{model: m, tok: d.Token()})
 		default:
 			return nil, d.Errf("unknown ai_gateway option %q", d.Val())
 		}
@@ -132,11 +130,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	for _, ml := range models {
 		if _, ok := app.ProvidersRaw[ml.model.Provider]; !ok {
-			return nil, fmt.Errorf("%s:%d - Error during parsing: model %s names provider %q, which is not defined (defined: %s)",
-				ml.file, ml.line, ml.model.Name, ml.model.Provider, definedProviders(app.ProvidersRaw))
+			return nil, errAt(ml.tok, "model %s names provider %q, which is not defined (defined: %s)",
+				ml.model.Name, ml.model.Provider, definedProviders(app.ProvidersRaw))
 		}
 		if seen[ml.model.Name] {
-			return nil, fmt.Errorf("%s:%d - Error during parsing: model %s is defined twice", ml.file, ml.line, ml.model.Name)
+			return nil, errAt(ml.tok, "model %s is defined twice", ml.model.Name)
 		}
 		seen[ml.model.Name] = true
 		app.Models = append(app.Models, ml.model)
@@ -145,6 +143,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		app.ProvidersRaw = nil
 	}
 	return httpcaddyfile.App{Name: aigateway.AppName, Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// errAt returns a parse error located at tok, in the format of the
+// dispenser's own errors ("<msg>, at <file>:<line>", plus the import chain
+// when the token came from an import), for errors found after the
+// dispenser has moved on.
+func errAt(tok caddyfile.Token, format string, args ...any) error {
+	d := caddyfile.NewDispenser([]caddyfile.Token{tok})
+	d.Next()
+	return d.Errf(format, args...)
 }
 
 // parseStore parses `store badger [<dir>] { sync_writes }`.

@@ -25,12 +25,19 @@ import (
 // Limits on admin input. They keep one record small (it is cached in memory
 // and read on every cache miss) and bound what an admin API caller can store.
 const (
-	MaxNameLen         = 200  // runes
-	MaxModels          = 100  // entries in Key.Models
-	MaxModelPatternLen = 200  // bytes per pattern
-	MaxMetadata        = 50   // entries in Key.Metadata
-	MaxMetadataKeyLen  = 128  // bytes
-	MaxMetadataValLen  = 1024 // bytes
+	// MaxNameLen is the longest Key.Name, in runes.
+	MaxNameLen = 200
+	// MaxModels is the most entries Key.Models may have.
+	MaxModels = 100
+	// MaxModelPatternLen is the longest model pattern, in bytes.
+	MaxModelPatternLen = 200
+	// MaxMetadata is the most entries Key.Metadata may have.
+	MaxMetadata = 50
+	// MaxMetadataKeyLen is the longest metadata key, in bytes (empty keys
+	// are rejected too).
+	MaxMetadataKeyLen = 128
+	// MaxMetadataValLen is the longest metadata value, in bytes.
+	MaxMetadataValLen = 1024
 )
 
 // Storage layout. Prefixes keep each kind of record in its own key range so
@@ -161,11 +168,13 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
 		WithMetricsEnabled(false)
-	if opts.Logger != nil {
-		bo = bo.WithLogger(badgerLogger{opts.Logger.Named("badger").Sugar()})
-	} else {
-		bo = bo.WithLogger(nil)
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
 	}
+	// A no-op adapter rather than a nil Logger: not every Badger code path
+	// checks for nil.
+	bo = bo.WithLogger(badgerLogger{log.Named("badger").Sugar()})
 
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -173,10 +182,6 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 			return nil, &lockedError{dir: dir, cause: err}
 		}
 		return nil, fmt.Errorf("keystore: opening badger store at %s: %w", dir, err)
-	}
-	log := opts.Logger
-	if log == nil {
-		log = zap.NewNop()
 	}
 	s := &BadgerStore{
 		db:         db,

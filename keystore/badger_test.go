@@ -16,6 +16,9 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func openAt(t testing.TB, dir string) *BadgerStore {
@@ -685,4 +688,26 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestBadgerLoggerAdapter(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	l := badgerLogger{zap.New(core).Sugar()}
+	l.Infof("chatty %d\n", 1)
+	l.Debugf("chatty %d\n", 2)
+	l.Warningf("slow %s\n", "compaction")
+	l.Errorf("broken %d\n", 3)
+	got := logs.All()
+	if len(got) != 2 || got[0].Message != "slow compaction" || got[0].Level != zapcore.WarnLevel ||
+		got[1].Message != "broken 3" || got[1].Level != zapcore.ErrorLevel {
+		t.Fatalf("logged %+v", got)
+	}
+	// A store opened with a logger works like one without.
+	s, err := OpenBadger(t.TempDir(), BadgerOptions{Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

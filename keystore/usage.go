@@ -26,9 +26,12 @@ const (
 
 // Usage group-by values for UsageQuery.GroupBy.
 const (
+	// GroupByModel groups by UsageRecord.Model; it is the default.
 	GroupByModel = "model"
-	GroupByKey   = "key"
-	GroupByDay   = "day"
+	// GroupByKey groups by UsageRecord.KeyID.
+	GroupByKey = "key"
+	// GroupByDay groups by UTC day, formatted YYYY-MM-DD.
+	GroupByDay = "day"
 )
 
 // usageMsg is one queue entry: a record, or (flush non-nil) a flush marker

@@ -1,0 +1,158 @@
+package caddyfile_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// validate adapts a Caddyfile and runs caddy.Validate on the JSON, as
+// `caddy validate` does: every module is provisioned, nothing is started.
+func validate(t *testing.T, caddyfileText string) error {
+	t.Helper()
+	out, warnings, err := adapt(t, caddyfileText)
+	if err != nil {
+		t.Fatalf("adapting: %v", err)
+	}
+	for _, w := range warnings {
+		t.Errorf("adapter warning: %s:%d: %s: %s", w.File, w.Line, w.Directive, w.Message)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("decoding the adapted JSON: %v", err)
+	}
+	return caddy.Validate(&cfg)
+}
+
+// isolateDataDir points Caddy's data and config directories at a fresh
+// directory, so validation cannot touch the real ones, and returns it.
+func isolateDataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	return dir
+}
+
+// assertNotCreated fails if validation created path: provisioning must not
+// open the key store (a running server holds its lock).
+func assertNotCreated(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("validation created %s (stat: %v); it must not open the key store", p, err)
+		}
+	}
+}
+
+// TestValidate checks provisioning errors, which adapting cannot catch, and
+// that validation never opens the key store.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string // "" for a valid config
+	}{
+		{
+			name: "valid",
+			in: `{
+	ai_gateway {
+		store badger {STORE_DIR} {
+			sync_writes
+		}
+		provider openai openai {
+			api_key {env.OPENAI_API_KEY}
+			header OpenAI-Organization org-123
+			timeout 90s
+		}
+		provider ollama openai_compatible {
+			base_url http://localhost:11434/v1
+		}
+		model gpt-4o openai
+		model llama ollama llama3.1:8b
+	}
+}
+
+:8080 {
+	ai_gateway
+}
+
+:8081 {
+	ai_auth
+	reverse_proxy localhost:8000
+}
+`,
+		},
+		{
+			name: "default store dir",
+			in: `{
+	ai_gateway {
+		provider openai openai
+		model gpt-4o openai
+	}
+}
+
+:8080 {
+	ai_gateway
+}
+`,
+		},
+		{
+			name: "openai_compatible without base_url",
+			in: `{
+	ai_gateway {
+		store badger {STORE_DIR}
+		provider local openai_compatible {
+			api_key {env.LOCAL_KEY}
+		}
+		model llama local
+	}
+}
+
+:8080 {
+	ai_gateway
+}
+`,
+			wantErr: "openai_compatible: base_url is required",
+		},
+		{
+			name: "base_url without a scheme",
+			in: `{
+	ai_gateway {
+		store badger {STORE_DIR}
+		provider local openai_compatible {
+			base_url localhost:11434/v1
+		}
+		model llama local
+	}
+}
+
+:8080 {
+	ai_gateway
+}
+`,
+			wantErr: `base_url "localhost:11434/v1": must start with http:// or https://`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmp := isolateDataDir(t)
+			storeDir := filepath.Join(tmp, "store")
+			in := strings.ReplaceAll(tt.in, "{STORE_DIR}", storeDir)
+			err := validate(t, in)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("validation failed: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Errorf("validation succeeded; want an error containing %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Errorf("error %q\ndoes not contain %q", err, tt.wantErr)
+			}
+			assertNotCreated(t, storeDir, filepath.Join(tmp, "data", "caddy", "ai_gateway"))
+		})
+	}
+}
