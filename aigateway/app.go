@@ -209,7 +209,7 @@ func (a *App) keyStore() (keystore.Store, error) {
 	}
 	syncWrites := a.Store.SyncWrites
 	val, loaded, err := storePool.LoadOrNew(dir, func() (caddy.Destructor, error) {
-		s, err := keystore.OpenBadger(dir, keystore.BadgerOptions{SyncWrites: syncWrites, Logger: a.logger.Named("badger")})
+		s, err := keystore.OpenBadger(dir, keystore.BadgerOptions{SyncWrites: syncWrites, Logger: a.logger})
 		if err != nil {
 			return nil, err
 		}

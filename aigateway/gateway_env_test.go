@@ -100,6 +100,7 @@ func newEnv(t *testing.T) *env {
 	if testing.Short() {
 		t.Skip("integration test: runs Caddy")
 	}
+	requireCaddy(t)
 	mock := mockllm.New(mockllm.Options{APIKey: providerKey})
 	srv := httptest.NewServer(mock)
 	t.Cleanup(srv.Close)

@@ -1,10 +1,10 @@
 package aigateway_test
 
 import (
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +17,20 @@ import (
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )
 
-// TestMain starts Caddy in this process before any test, the way caddytest
-// would, but fails loudly if it cannot: caddytest would skip the tests
-// instead, and a skipped integration suite must never pass for green.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Short() {
-		if err := startCaddy(); err != nil {
-			fmt.Fprintln(os.Stderr, "starting Caddy for the integration tests:", err)
-			os.Exit(1)
-		}
+var (
+	caddyOnce sync.Once
+	caddyErr  error
+)
+
+// requireCaddy starts Caddy in this process once, the way caddytest would,
+// but fails the test if it cannot: caddytest would skip instead, and a
+// skipped integration suite must never pass for green.
+func requireCaddy(t *testing.T) {
+	t.Helper()
+	caddyOnce.Do(func() { caddyErr = startCaddy() })
+	if caddyErr != nil {
+		t.Fatalf("starting Caddy for the integration tests: %v", caddyErr)
 	}
-	os.Exit(m.Run())
 }
 
 func startCaddy() error {
@@ -43,11 +45,13 @@ func startCaddy() error {
 	}
 	fmt.Fprintf(f, "{\n\tadmin localhost:%d\n}\n", caddytest.Default.AdminPort)
 	f.Close()
+	args := os.Args
 	os.Args = []string{"caddy", "run", "--config", f.Name(), "--adapter", "caddyfile"}
 	go caddycmd.Main()
 	for i := 0; i < 100; i++ {
 		if resp, err := http.Get(admin); err == nil {
 			resp.Body.Close()
+			os.Args = args // Caddy has read them; the test binary needs its own back
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)

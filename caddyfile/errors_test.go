@@ -144,6 +144,18 @@ func TestCaddyfileErrors(t *testing.T) {
 			line: 5,
 		},
 		{
+			name: "openai_compatible without base_url",
+			in: `{
+	ai_gateway {
+		provider local openai_compatible {
+			api_key {env.LOCAL_KEY}
+		}
+	}
+}`,
+			want: []string{"openai_compatible: base_url is required"},
+			line: 3,
+		},
+		{
 			name: "base_url without a value",
 			in: `{
 	ai_gateway {

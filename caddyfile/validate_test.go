@@ -102,24 +102,6 @@ func TestValidate(t *testing.T) {
 `,
 		},
 		{
-			name: "openai_compatible without base_url",
-			in: `{
-	ai_gateway {
-		store badger {STORE_DIR}
-		provider local openai_compatible {
-			api_key {env.LOCAL_KEY}
-		}
-		model llama local
-	}
-}
-
-:8080 {
-	ai_gateway
-}
-`,
-			wantErr: "openai_compatible: base_url is required",
-		},
-		{
 			name: "base_url without a scheme",
 			in: `{
 	ai_gateway {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -226,9 +227,26 @@ func (k Key) AllowsModel(model string) bool {
 		return true
 	}
 	for _, p := range k.Models {
-		if ok, err := path.Match(p, model); ok && err == nil {
+		if MatchModel(p, model) {
 			return true
 		}
 	}
 	return false
+}
+
+// MatchModel reports whether model matches the glob pattern: path.Match
+// syntax (*, ?, [a-z], \), except that * and ? also match '/', because
+// model names such as "openai/gpt-4o" or "meta-llama/Llama-3-8B" hold
+// slashes and an admin who writes "*" or "openai/*" means all of them.
+func MatchModel(pattern, model string) bool {
+	if pattern == "*" {
+		return true
+	}
+	if strings.IndexByte(pattern, '/') >= 0 || strings.IndexByte(model, '/') >= 0 {
+		// path.Match treats only '/' specially: hide it behind a byte that
+		// cannot occur in a pattern's meta syntax.
+		pattern, model = strings.ReplaceAll(pattern, "/", "\x00"), strings.ReplaceAll(model, "/", "\x00")
+	}
+	ok, err := path.Match(pattern, model)
+	return ok && err == nil
 }

@@ -175,7 +175,8 @@ func TestAllowsModel(t *testing.T) {
 		{[]string{"gpt-4*"}, "gpt-4o-mini", true},
 		{[]string{"claude-*", "gpt-4?"}, "gpt-4o", true},
 		{[]string{"claude-*"}, "gpt-4o", false},
-		{[]string{"*"}, "openai/gpt-4o", false}, // '*' stops at '/'
+		{[]string{"*"}, "openai/gpt-4o", true}, // '*' crosses '/' (see MatchModel)
+		{[]string{"gpt-*"}, "openai/gpt-4o", false},
 		{[]string{"openai/*"}, "openai/gpt-4o", true},
 		{[]string{"["}, "[", false}, // malformed pattern matches nothing
 	}

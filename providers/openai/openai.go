@@ -287,6 +287,20 @@ func (c *Config) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// UnmarshalCaddyfile parses the provider block (see Config) and requires a
+// base_url, so that a missing one is an error naming the Caddyfile line.
+func (p *Compatible) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if err := p.Config.UnmarshalCaddyfile(d); err != nil {
+		return err
+	}
+	if p.BaseURL == "" && !p.MockWithoutKey {
+		d.Reset() // name the provider's own line
+		d.Next()
+		return d.Err("openai_compatible: base_url is required")
+	}
+	return nil
+}
+
 // Interface guards.
 var (
 	_ providers.Provider    = (*OpenAI)(nil)
