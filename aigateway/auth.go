@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 )
 
@@ -38,6 +40,25 @@ func stripKeyHeaders(h http.Header) {
 	for _, name := range keyHeaders {
 		h.Del(name)
 	}
+}
+
+// authenticateRequest is the first step of both handlers: it checks the
+// request's key and removes every key header from the request. On failure it
+// has written the error and returns false.
+func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request) (keystore.Key, bool) {
+	store, err := a.keyStore()
+	if err != nil {
+		a.logger.Error("key store unavailable", zap.Error(err))
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable", Message: "the key store is unavailable"})
+		return keystore.Key{}, false
+	}
+	key, aerr := authenticate(r.Context(), store, r.Header)
+	if aerr != nil {
+		writeError(w, aerr)
+		return keystore.Key{}, false
+	}
+	stripKeyHeaders(r.Header)
+	return key, true
 }
 
 // authenticate checks the request's key against the store and returns the

@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 )
@@ -30,8 +29,7 @@ type AuthHandler struct {
 	// MaxRequestBody bounds request bodies in bytes. Default 4 MiB.
 	MaxRequestBody int64 `json:"max_request_body,omitempty"`
 
-	app    *App
-	logger *zap.Logger
+	app *App
 }
 
 // CaddyModule returns the Caddy module information.
@@ -44,31 +42,19 @@ func (AuthHandler) CaddyModule() caddy.ModuleInfo {
 
 // Provision finds the ai_gateway app.
 func (h *AuthHandler) Provision(ctx caddy.Context) error {
-	app, err := ctx.App(AppName)
-	if err != nil {
-		return err
-	}
-	h.app = app.(*App)
-	h.logger = ctx.Logger()
-	return nil
+	var err error
+	h.app, err = appOf(ctx)
+	return err
 }
 
 // ServeHTTP authenticates and authorizes the request, hands it to next, and
 // meters the response on its way out.
 func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	start := time.Now()
-	store, err := h.app.keyStore()
-	if err != nil {
-		h.logger.Error("key store unavailable", zap.Error(err))
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable", Message: "the key store is unavailable"})
+	key, ok := h.app.authenticateRequest(w, r)
+	if !ok {
 		return nil
 	}
-	key, aerr := authenticate(r.Context(), store, r.Header)
-	if aerr != nil {
-		writeError(w, aerr)
-		return nil
-	}
-	stripKeyHeaders(r.Header)
 	caddyhttp.SetVar(r.Context(), "ai_gateway.key_id", key.ID)
 
 	rec := keystore.UsageRecord{RequestID: requestID(r), Time: start.UTC(), KeyID: key.ID, Endpoint: r.URL.Path}
@@ -213,23 +199,7 @@ func (mw *meteredWriter) FlushError() error {
 //		max_request_body <size>
 //	}
 func (h *AuthHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "max_request_body":
-			size, err := parseSize(d)
-			if err != nil {
-				return err
-			}
-			h.MaxRequestBody = size
-		default:
-			return d.Errf("unknown ai_auth option %q", d.Val())
-		}
-	}
-	return nil
+	return unmarshalHandler(d, &h.MaxRequestBody)
 }
 
 // Interface guards.

@@ -45,13 +45,10 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision finds the ai_gateway app (an empty one is created when the
 // config has none, so a bare `ai_gateway` directive works with defaults).
 func (h *Handler) Provision(ctx caddy.Context) error {
-	app, err := ctx.App(AppName)
-	if err != nil {
-		return err
-	}
-	h.app = app.(*App)
 	h.logger = ctx.Logger()
-	return nil
+	var err error
+	h.app, err = appOf(ctx)
+	return err
 }
 
 // ServeHTTP runs a request through the gateway, top to bottom:
@@ -64,18 +61,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		writeError(w, aerr)
 		return nil
 	}
-	store, err := h.app.keyStore()
-	if err != nil {
-		h.logger.Error("key store unavailable", zap.Error(err))
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable", Message: "the key store is unavailable"})
+	key, ok := h.app.authenticateRequest(w, r)
+	if !ok {
 		return nil
 	}
-	key, aerr := authenticate(r.Context(), store, r.Header)
-	if aerr != nil {
-		writeError(w, aerr)
-		return nil
-	}
-	stripKeyHeaders(r.Header)
 	if op == "models" {
 		h.serveModels(w, key)
 		return nil
@@ -299,23 +288,7 @@ func (h *Handler) serveModels(w http.ResponseWriter, key keystore.Key) {
 //
 // Providers and models are configured in the ai_gateway global option.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "max_request_body":
-			size, err := parseSize(d)
-			if err != nil {
-				return err
-			}
-			h.MaxRequestBody = size
-		default:
-			return d.Errf("unknown ai_gateway option %q", d.Val())
-		}
-	}
-	return nil
+	return unmarshalHandler(d, &h.MaxRequestBody)
 }
 
 // Interface guards.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
@@ -78,3 +79,39 @@ var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // pooled buffer and every write goes through the meter.
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
+
+// appOf returns the ai_gateway app of a config; an empty one is created
+// when the config has none, so a bare directive works with defaults.
+func appOf(ctx caddy.Context) (*App, error) {
+	app, err := ctx.App(AppName)
+	if err != nil {
+		return nil, err
+	}
+	return app.(*App), nil
+}
+
+// unmarshalHandler parses the block both site directives take:
+//
+//	<directive> {
+//		max_request_body <size>
+//	}
+func unmarshalHandler(d *caddyfile.Dispenser, maxRequestBody *int64) error {
+	d.Next() // the directive name
+	name := d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "max_request_body":
+			size, err := parseSize(d)
+			if err != nil {
+				return err
+			}
+			*maxRequestBody = size
+		default:
+			return d.Errf("unknown %s option %q", name, d.Val())
+		}
+	}
+	return nil
+}
