@@ -65,7 +65,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if !ok {
 		return nil
 	}
-	if op == "models" {
+	if op == opListModels {
 		h.serveModels(w, key)
 		return nil
 	}
@@ -124,6 +124,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	return nil
 }
 
+// opListModels is GET /v1/models, which the gateway answers itself.
+const opListModels providers.Operation = "models"
+
 // operationOf maps the request's method and path to the operation it asks
 // for, or an error in the OpenAI shape.
 func operationOf(r *http.Request) (providers.Operation, *apiError) {
@@ -136,7 +139,7 @@ func operationOf(r *http.Request) (providers.Operation, *apiError) {
 	case strings.HasSuffix(path, "/embeddings"):
 		op = providers.OpEmbeddings
 	case strings.HasSuffix(path, "/models"):
-		op, method = "models", http.MethodGet
+		op, method = opListModels, http.MethodGet
 	default:
 		return "", &apiError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: "unknown endpoint " + r.Method + " " + r.URL.Path}
