@@ -231,6 +231,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Other wire dialects (Anthropic, Gemini, ...) claim their own paths and
+	// carry the key and errors their own way; see dialects.go.
+	for _, d := range dialects {
+		if !d.Match(path) {
+			continue
+		}
+		if s.opts.APIKey != "" && !d.Authorized(r, s.opts.APIKey) {
+			d.WriteError(w, http.StatusUnauthorized, "mockllm: invalid or missing API key")
+			return
+		}
+		if k.status != 0 {
+			d.WriteError(w, k.status, fmt.Sprintf("mockllm: simulated %d %s (%s)", k.status, http.StatusText(k.status), HeaderStatus))
+			return
+		}
+		d.Serve(s, w, r, body, n, k)
+		return
+	}
+
 	if !s.authorized(w, r) {
 		return
 	}
