@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
 // keyHeaders are the headers a client key may arrive in, besides
@@ -45,16 +46,16 @@ func stripKeyHeaders(h http.Header) {
 // authenticateRequest is the first step of both handlers: it checks the
 // request's key and removes every key header from the request. On failure it
 // has written the error and returns false.
-func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request) (keystore.Key, bool) {
+func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d providers.Inbound) (keystore.Key, bool) {
 	store, err := a.keyStore()
 	if err != nil {
 		a.logger.Error("key store unavailable", zap.Error(err))
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable", Message: "the key store is unavailable"})
+		writeError(w, d, errStoreUnavailable())
 		return keystore.Key{}, false
 	}
 	key, aerr := authenticate(r.Context(), store, r.Header)
 	if aerr != nil {
-		writeError(w, aerr)
+		writeError(w, d, aerr)
 		return keystore.Key{}, false
 	}
 	stripKeyHeaders(r.Header)
@@ -62,9 +63,9 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request) (keyst
 }
 
 // authenticate checks the request's key against the store and returns the
-// key record. The returned error is always a client-facing *apiError whose
+// key record. The returned error is always a client-facing *providers.Error whose
 // message never echoes the presented key.
-func authenticate(ctx context.Context, store keystore.Store, h http.Header) (keystore.Key, *apiError) {
+func authenticate(ctx context.Context, store keystore.Store, h http.Header) (keystore.Key, *providers.Error) {
 	presented := presentedKey(h)
 	if presented == "" {
 		return keystore.Key{}, errInvalidKey("missing API key: send it as 'Authorization: Bearer <key>'")
@@ -82,7 +83,6 @@ func authenticate(ctx context.Context, store keystore.Store, h http.Header) (key
 	case errors.Is(err, keystore.ErrExpired):
 		return keystore.Key{}, errInvalidKey("this API key has expired")
 	default:
-		return keystore.Key{}, &apiError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable",
-			Message: "the key store is unavailable, try again"}
+		return keystore.Key{}, errStoreUnavailable()
 	}
 }

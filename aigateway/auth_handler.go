@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )
 
 func init() {
@@ -51,7 +52,7 @@ func (h *AuthHandler) Provision(ctx caddy.Context) error {
 // meters the response on its way out.
 func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	start := time.Now()
-	key, ok := h.app.authenticateRequest(w, r)
+	key, ok := h.app.authenticateRequest(w, r, openai.Inbound{})
 	if !ok {
 		return nil
 	}
@@ -75,13 +76,13 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		}
 		if aerr != nil {
 			rec.Status = aerr.Status
-			writeError(w, aerr)
+			writeError(w, openai.Inbound{}, aerr)
 			return nil
 		}
 		rec.Model, rec.Stream, bodyLen = in.Model, in.Stream, int64(len(body))
 		if !key.AllowsModel(in.Model) {
 			rec.Status = http.StatusForbidden
-			writeError(w, errModelNotAllowed(in.Model))
+			writeError(w, openai.Inbound{}, errModelNotAllowed(in.Model))
 			return nil
 		}
 		if in.Stream && !in.includeUsage() {

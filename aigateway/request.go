@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
 // DefaultMaxRequestBody bounds request bodies when no limit is configured.
@@ -26,11 +28,11 @@ func (r *inboundRequest) includeUsage() bool {
 }
 
 // readJSONBody checks the content type and reads at most limit bytes.
-func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *providers.Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json") {
-			return nil, &apiError{Status: http.StatusUnsupportedMediaType, Type: "invalid_request_error", Code: "unsupported_media_type",
+			return nil, &providers.Error{Status: http.StatusUnsupportedMediaType, Type: "invalid_request_error", Code: "unsupported_media_type",
 				Message: "the request body must be JSON (Content-Type: application/json)"}
 		}
 	}
@@ -41,7 +43,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+			return nil, &providers.Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
 				Message: "the request body is larger than this gateway accepts"}
 		}
 		return nil, errBadRequest("invalid_body", "", "could not read the request body")
@@ -51,7 +53,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 
 // parseInbound decodes the fields the gateway needs. It rejects bodies that
 // are not one JSON object, and a missing model.
-func parseInbound(body []byte) (inboundRequest, *apiError) {
+func parseInbound(body []byte) (inboundRequest, *providers.Error) {
 	var in inboundRequest
 	if len(body) == 0 {
 		return in, errBadRequest("invalid_json", "", "the request body is empty; expected a JSON object")

@@ -57,7 +57,7 @@ func TestBadInputGetsAClearError(t *testing.T) {
 		{"unreachable upstream", "POST", "/v1/chat/completions", k.Key, chatBody("down-model", false), nil, 502, "upstream_error", false},
 		{"upstream timeout", "POST", "/v1/chat/completions", k.Key, chatBody("slow-model", false), nil, 504, "upstream_timeout", true},
 		{"upstream 500", "POST", "/v1/chat/completions", k.Key, chatBody("broken-model", false), nil, 502, "upstream_error", true},
-		{"upstream rejects provider key", "POST", "/v1/chat/completions", k.Key, chatBody("badcreds-model", false), nil, 502, "upstream_error", true},
+		{"upstream rejects provider key", "POST", "/v1/chat/completions", k.Key, chatBody("badcreds-model", false), nil, 502, "upstream_auth_failed", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -313,3 +313,9 @@ func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Typ
 func BadRequest(param, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: param, Message: fmt.Sprintf(format, args...)}
 }
+
+// TokenCounter is an upstream that counts a request's input tokens
+// without running it (Anthropic's count_tokens).
+type TokenCounter interface {
+	CountTokens(ctx context.Context, req *ChatRequest) (int64, error)
+}

@@ -36,13 +36,24 @@ type Call struct {
 	Header http.Header
 }
 
-// Provider sends calls to one configured upstream.
+// Provider is what every provider module implements: chat calls in
+// canonical form (see chat.go). Providers with embeddings also implement
+// Embedder; providers whose wire format is OpenAI's also implement
+// Passthrough.
+type Provider interface {
+	ChatProvider
+}
+
+// Passthrough is implemented by providers that speak the OpenAI wire
+// format. When the client speaks it too, the gateway sends the client's body
+// as it is (only the model rewritten) and relays the response bytes,
+// metering them on the way: nothing is decoded or re-encoded.
 //
 // Send returns the upstream's response in the OpenAI wire format: JSON for
 // non-streaming calls, `text/event-stream` chunks for streaming ones. The
 // caller closes the body. An error means no response was received; it is an
 // *UpstreamError when the cause is known.
-type Provider interface {
+type Passthrough interface {
 	Send(ctx context.Context, call *Call) (*http.Response, error)
 }
 

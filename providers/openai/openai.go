@@ -1,18 +1,24 @@
-// Package openai provides the provider modules that speak the OpenAI wire
-// format: "openai" (api.openai.com) and "openai_compatible" (any host that
-// implements the OpenAI API: vLLM, Ollama, LM Studio, Groq, ...).
+// Package openai is the OpenAI wire format: the provider modules "openai"
+// (api.openai.com) and "openai_compatible" (any host that serves the OpenAI
+// API: vLLM, Ollama, LM Studio, Groq, ...), and the codec that decodes and
+// encodes OpenAI requests, responses and streams, for upstreams and for
+// clients alike.
 package openai
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -31,34 +37,16 @@ func init() {
 // DefaultBaseURL is OpenAI's API root.
 const DefaultBaseURL = "https://api.openai.com/v1"
 
-// DefaultTimeout bounds the wait for the upstream's response headers.
-const DefaultTimeout = 5 * time.Minute
-
 // Config is the configuration shared by every OpenAI-format provider.
 type Config struct {
-	// BaseURL is the API root, up to and including the version segment,
-	// e.g. "https://api.openai.com/v1" or "http://localhost:11434/v1".
-	// Caddy placeholders such as {env.X} are expanded once at provisioning.
-	BaseURL string `json:"base_url,omitempty"`
-	// APIKey is the provider's own key, sent as "Authorization: Bearer".
-	// Placeholders such as {env.OPENAI_API_KEY} are expanded once at
-	// provisioning. It is never logged.
-	APIKey string `json:"api_key,omitempty"`
-	// Headers are extra headers sent on every upstream request (values may
-	// use placeholders).
-	Headers http.Header `json:"headers,omitempty"`
-	// Timeout bounds the wait for the upstream's response headers (for a
-	// stream, the first byte). Default 5m.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
+	providers.Upstream
 	// MockWithoutKey serves requests from the bundled mock upstream when
-	// APIKey expands to an empty string. Meant for the quickstart and demos:
+	// api_key expands to an empty string. Meant for the quickstart and demos:
 	// a warning is logged at start.
 	MockWithoutKey bool `json:"mock_without_key,omitempty"`
 
-	baseURL  string
-	apiKey   string
-	headers  http.Header
-	client   *http.Client
+	// quirks adapt translated requests to the host.
+	quirks   Quirks
 	mockStop func()
 }
 
@@ -99,39 +87,25 @@ func (p *Compatible) Provision(ctx caddy.Context) error {
 	if p.BaseURL == "" && !p.MockWithoutKey {
 		return errors.New("openai_compatible: base_url is required")
 	}
+	// Most compatible hosts (vLLM, Ollama, Mistral, Groq...) know only
+	// max_tokens.
+	p.quirks.MaxTokensField = "max_tokens"
 	return p.provision(ctx, "")
 }
 
 func (c *Config) provision(ctx caddy.Context, defaultBase string) error {
-	repl := caddy.NewReplacer()
-	c.baseURL = strings.TrimRight(repl.ReplaceKnown(c.BaseURL, ""), "/")
-	if c.baseURL == "" {
-		c.baseURL = defaultBase
+	base := defaultBase
+	if base == "" && c.MockWithoutKey {
+		base = "http://mock.invalid" // replaced by the mock's address below
 	}
-	c.apiKey = repl.ReplaceKnown(c.APIKey, "")
-	c.headers = make(http.Header, len(c.Headers))
-	for name, vals := range c.Headers {
-		for _, v := range vals {
-			c.headers.Add(name, repl.ReplaceKnown(v, ""))
-		}
+	if err := c.Upstream.Provision(base); err != nil {
+		return err
 	}
-	timeout := time.Duration(c.Timeout)
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	if c.apiKey == "" && c.MockWithoutKey {
-		if err := c.startMock(ctx.Logger()); err != nil {
-			return err
-		}
-	}
-	if !strings.HasPrefix(c.baseURL, "http://") && !strings.HasPrefix(c.baseURL, "https://") {
-		return fmt.Errorf("base_url %q: must start with http:// or https://", c.baseURL)
-	}
-	c.client = &http.Client{
-		Transport: NewTransport(timeout),
-		// Never follow redirects: a redirect to another host would carry the
-		// provider key there.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	switch {
+	case c.Key == "" && c.MockWithoutKey:
+		return c.startMock(ctx.Logger())
+	case c.URL == "http://mock.invalid":
+		return errors.New("base_url is required when an api_key is set")
 	}
 	return nil
 }
@@ -145,13 +119,13 @@ func (c *Config) startMock(log *zap.Logger) error {
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	c.apiKey = "mock-" + hex.EncodeToString(b[:])
-	srv := &http.Server{Handler: mockllm.New(mockllm.Options{APIKey: c.apiKey}), ReadHeaderTimeout: 10 * time.Second}
+	c.Key = "mock-" + hex.EncodeToString(b[:])
+	srv := &http.Server{Handler: mockllm.New(mockllm.Options{APIKey: c.Key}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	c.mockStop = func() { _ = srv.Close() }
-	c.baseURL = "http://" + ln.Addr().String() + "/v1"
+	c.URL = "http://" + ln.Addr().String() + "/v1"
 	log.Warn("no provider API key set: answering from the bundled mock upstream (mock_without_key)",
-		zap.String("mock_url", c.baseURL))
+		zap.String("mock_url", c.URL))
 	return nil
 }
 
@@ -162,31 +136,10 @@ func (c *Config) Cleanup() error {
 		c.mockStop()
 		c.mockStop = nil
 	}
-	if c.client != nil {
-		c.client.CloseIdleConnections()
-	}
-	return nil
+	return c.Upstream.Cleanup()
 }
 
-// NewTransport returns an HTTP transport tuned for an API upstream: a large
-// keep-alive pool (many concurrent requests go to one host), HTTP/2 where the
-// server offers it, and a bound on the wait for response headers.
-func NewTransport(headerTimeout time.Duration) *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: headerTimeout,
-	}
-}
-
-// Send sends the call to the OpenAI-format upstream. The response is already
-// in the OpenAI format, so it is returned as it is.
+// Send sends an OpenAI-format call as it is (Passthrough).
 func (c *Config) Send(ctx context.Context, call *providers.Call) (*http.Response, error) {
 	var path string
 	switch call.Operation {
@@ -197,32 +150,147 @@ func (c *Config) Send(ctx context.Context, call *providers.Call) (*http.Response
 	default:
 		return nil, fmt.Errorf("operation %q not supported", call.Operation)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(call.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+path, bytes.NewReader(call.Body))
 	if err != nil {
 		return nil, err
 	}
 	for name, vals := range call.Header {
 		req.Header[name] = vals
 	}
-	for name, vals := range c.headers {
-		req.Header[name] = vals
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if call.Stream {
-		req.Header.Set("Accept", "text/event-stream")
+	c.setHeaders(req.Header, call.Stream)
+	return providers.Do(c.Client, req)
+}
+
+func (c *Config) setHeaders(h http.Header, stream bool) {
+	c.SetHeaders(h)
+	h.Set("Content-Type", "application/json")
+	if stream {
+		h.Set("Accept", "text/event-stream")
 	} else {
-		req.Header.Set("Accept", "application/json")
+		h.Set("Accept", "application/json")
 	}
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	if c.Key != "" {
+		h.Set("Authorization", "Bearer "+c.Key)
 	}
-	resp, err := c.client.Do(req)
+}
+
+// post sends a JSON body and returns the response, or the upstream's
+// error as a *providers.Error.
+func (c *Config) post(ctx context.Context, path string, body []byte, stream bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+path, bytes.NewReader(body))
 	if err != nil {
-		var ne net.Error
-		timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-		return nil, &providers.UpstreamError{Timeout: timeout, Err: err}
+		return nil, err
+	}
+	c.setHeaders(req.Header, stream)
+	resp, err := providers.Do(c.Client, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, providers.ReadError(resp)
 	}
 	return resp, nil
+}
+
+// maxResponse bounds a non-streamed upstream answer.
+const maxResponse = 64 << 20
+
+// Chat sends a canonical chat request and decodes the answer.
+func (c *Config) Chat(ctx context.Context, req *providers.ChatRequest) (*providers.ChatResponse, error) {
+	r := *req
+	r.Stream = false
+	body, err := EncodeChatRequest(&r, &c.quirks)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.post(ctx, "/chat/completions", body, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, &providers.UpstreamError{Err: err}
+	}
+	return DecodeChatResponse(b)
+}
+
+// ChatStream sends a canonical chat request and streams the answer.
+func (c *Config) ChatStream(ctx context.Context, req *providers.ChatRequest) (providers.Stream, error) {
+	r := *req
+	r.Stream = true
+	body, err := EncodeChatRequest(&r, &c.quirks)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.post(ctx, "/chat/completions", body, true)
+	if err != nil {
+		return nil, err
+	}
+	return NewStream(resp.Body), nil
+}
+
+// Embed computes embeddings.
+func (c *Config) Embed(ctx context.Context, req *providers.EmbeddingRequest) (*providers.EmbeddingResponse, error) {
+	input, _ := json.Marshal(req.Inputs)
+	if raw, ok := req.Extra["input"]; ok && len(req.Inputs) == 0 {
+		input = raw // token arrays, passed as they came
+	}
+	body, err := json.Marshal(wireEmbeddingRequest{Model: req.Model, Input: input, Dimensions: req.Dimensions, User: req.User})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.post(ctx, "/embeddings", body, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, &providers.UpstreamError{Err: err}
+	}
+	var w wireEmbeddingResponse
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("decoding the upstream's embeddings: %w", err)
+	}
+	out := &providers.EmbeddingResponse{Model: w.Model, Vectors: make([][]float32, len(w.Data))}
+	for _, d := range w.Data {
+		if d.Index < 0 || d.Index >= len(out.Vectors) {
+			return nil, fmt.Errorf("the upstream's embeddings have an index out of range")
+		}
+		v, err := decodeVector(d.Embedding)
+		if err != nil {
+			return nil, err
+		}
+		out.Vectors[d.Index] = v
+	}
+	if w.Usage != nil {
+		out.Usage = decodeUsage(w.Usage)
+	}
+	return out, nil
+}
+
+// decodeVector reads an embedding given as floats or as base64
+// little-endian float32s.
+func decodeVector(raw json.RawMessage) ([]float32, error) {
+	var fs []float32
+	if json.Unmarshal(raw, &fs) == nil {
+		return fs, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("the upstream's embedding is neither floats nor base64")
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b)%4 != 0 {
+		return nil, fmt.Errorf("the upstream's base64 embedding is malformed")
+	}
+	fs = make([]float32, len(b)/4)
+	for i := range fs {
+		fs[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return fs, nil
 }
 
 // UnmarshalCaddyfile sets up the provider from the block of a
@@ -239,52 +307,16 @@ func (c *Config) Send(ctx context.Context, call *providers.Call) (*http.Response
 //
 // The dispenser's first token is the provider type.
 func (c *Config) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the provider type
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "base_url":
-			if !d.AllArgs(&c.BaseURL) {
-				return d.ArgErr()
-			}
-		case "api_key":
-			if !d.AllArgs(&c.APIKey) {
-				return d.ArgErr()
-			}
-		case "header":
-			var name, value string
-			if !d.AllArgs(&name, &value) {
-				return d.ArgErr()
-			}
-			if c.Headers == nil {
-				c.Headers = make(http.Header)
-			}
-			c.Headers.Add(name, value)
-		case "timeout":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(s)
-			if err != nil {
-				return d.Errf("timeout %q: %v", s, err)
-			}
-			if dur <= 0 {
-				return d.Errf("timeout must be positive, got %s", s)
-			}
-			c.Timeout = caddy.Duration(dur)
-		case "mock_without_key":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			c.MockWithoutKey = true
-		default:
-			return d.Errf("unknown provider option %q", d.Val())
+	return c.UnmarshalBlock(d, func(d *caddyfile.Dispenser) (bool, error) {
+		if d.Val() != "mock_without_key" {
+			return false, nil
 		}
-	}
-	return nil
+		if d.NextArg() {
+			return true, d.ArgErr()
+		}
+		c.MockWithoutKey = true
+		return true, nil
+	})
 }
 
 // UnmarshalCaddyfile parses the provider block (see Config) and requires a
@@ -305,6 +337,8 @@ func (p *Compatible) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ providers.Provider    = (*OpenAI)(nil)
 	_ providers.Provider    = (*Compatible)(nil)
+	_ providers.Passthrough = (*OpenAI)(nil)
+	_ providers.Embedder    = (*OpenAI)(nil)
 	_ caddy.Provisioner     = (*OpenAI)(nil)
 	_ caddy.Provisioner     = (*Compatible)(nil)
 	_ caddy.CleanerUpper    = (*OpenAI)(nil)

@@ -37,11 +37,11 @@ func TestSendBuildsTheUpstreamRequest(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("TEST_UPSTREAM_KEY", "sk-from-env")
-	p := provisioned(t, Config{
+	p := provisioned(t, Config{Upstream: providers.Upstream{
 		BaseURL: srv.URL + "/v1/",
 		APIKey:  "{env.TEST_UPSTREAM_KEY}",
 		Headers: http.Header{"X-Org": {"acme"}},
-	})
+	}})
 	for _, tt := range []struct {
 		op     providers.Operation
 		stream bool
@@ -86,7 +86,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+"/steal", http.StatusTemporaryRedirect)
 	}))
 	defer srv.Close()
-	p := provisioned(t, Config{BaseURL: srv.URL, APIKey: "secret"})
+	p := provisioned(t, Config{Upstream: providers.Upstream{BaseURL: srv.URL, APIKey: "secret"}})
 	resp, err := p.Send(context.Background(), &providers.Call{Operation: providers.OpChatCompletions, Body: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -105,12 +105,12 @@ func TestSendClassifiesFailures(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
-	p := provisioned(t, Config{BaseURL: slow.URL, Timeout: caddy.Duration(100 * time.Millisecond)})
+	p := provisioned(t, Config{Upstream: providers.Upstream{BaseURL: slow.URL, Timeout: caddy.Duration(100 * time.Millisecond)}})
 	_, err := p.Send(context.Background(), &providers.Call{Operation: providers.OpChatCompletions, Body: []byte(`{}`)})
 	if !providers.IsTimeout(err) {
 		t.Fatalf("slow upstream: %v, want a timeout", err)
 	}
-	p = provisioned(t, Config{BaseURL: "http://127.0.0.1:1"})
+	p = provisioned(t, Config{Upstream: providers.Upstream{BaseURL: "http://127.0.0.1:1"}})
 	_, err = p.Send(context.Background(), &providers.Call{Operation: providers.OpChatCompletions, Body: []byte(`{}`)})
 	if err == nil || providers.IsTimeout(err) || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("closed port: %v", err)
@@ -118,7 +118,7 @@ func TestSendClassifiesFailures(t *testing.T) {
 }
 
 func TestMockWithoutKey(t *testing.T) {
-	p := provisioned(t, Config{APIKey: "{env.SURELY_UNSET_VARIABLE}", MockWithoutKey: true})
+	p := provisioned(t, Config{Upstream: providers.Upstream{APIKey: "{env.SURELY_UNSET_VARIABLE}"}, MockWithoutKey: true})
 	resp, err := p.Send(context.Background(), &providers.Call{Operation: providers.OpChatCompletions,
 		Body: []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)})
 	if err != nil {
@@ -132,11 +132,11 @@ func TestMockWithoutKey(t *testing.T) {
 	// With a key the real base URL is kept.
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
-	o := &OpenAI{Config: Config{APIKey: "sk-real", MockWithoutKey: true}}
+	o := &OpenAI{Config: Config{Upstream: providers.Upstream{APIKey: "sk-real"}, MockWithoutKey: true}}
 	if err := o.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if o.baseURL != DefaultBaseURL || o.mockStop != nil {
-		t.Fatalf("with a key: base %q, mock started %v", o.baseURL, o.mockStop != nil)
+	if o.URL != DefaultBaseURL || o.mockStop != nil {
+		t.Fatalf("with a key: base %q, mock started %v", o.URL, o.mockStop != nil)
 	}
 }
