@@ -153,15 +153,18 @@ func (e *streamEncoder) closeBlock() {
 	e.open, e.openKind = -1, ""
 }
 
-// messageDelta writes the stop reason with the final usage. All counters
-// are sent: SDK accumulators replace message_start's zeros with them.
+// messageDelta writes the stop reason with the final usage. All known
+// counters are sent: SDK accumulators replace message_start's zeros with
+// them. Without usage only output_tokens (required) is sent, as 0, so that
+// no made-up prompt counter overwrites anything.
 func (e *streamEncoder) messageDelta() {
-	var u answerUsage
-	if e.usage != nil {
-		u = toAnswerUsage(*e.usage)
-	}
 	var d sseMessageDelta
-	d.Type, d.Delta.StopReason, d.Usage = "message_delta", e.stop, u
+	d.Type, d.Delta.StopReason = "message_delta", e.stop
+	if e.usage != nil {
+		u := toAnswerUsage(*e.usage)
+		d.Usage = deltaUsage{InputTokens: &u.InputTokens, OutputTokens: u.OutputTokens,
+			CacheCreationInputTokens: &u.CacheCreationInputTokens, CacheReadInputTokens: &u.CacheReadInputTokens}
+	}
 	e.write("message_delta", d)
 	e.delivered = true
 }
@@ -229,6 +232,12 @@ type (
 			StopReason   string  `json:"stop_reason"`
 			StopSequence *string `json:"stop_sequence"`
 		} `json:"delta"`
-		Usage answerUsage `json:"usage"`
+		Usage deltaUsage `json:"usage"`
+	}
+	deltaUsage struct {
+		InputTokens              *int64 `json:"input_tokens,omitempty"`
+		OutputTokens             int64  `json:"output_tokens"`
+		CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens,omitempty"`
+		CacheReadInputTokens     *int64 `json:"cache_read_input_tokens,omitempty"`
 	}
 )

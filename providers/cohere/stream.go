@@ -1,6 +1,7 @@
 package cohere
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,24 +19,43 @@ type streamEvent struct {
 	Index int    `json:"index"`
 	Delta struct {
 		Message struct {
-			Content *struct {
-				Type string `json:"type"`
-				Text string `json:"text"`
-			} `json:"content"`
-			ToolPlan  string `json:"tool_plan"`
-			ToolCalls *struct {
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
+			// Content and ToolCalls are objects in deltas, but empty
+			// arrays in message-start: decoded by type, see object.
+			Content   json.RawMessage `json:"content"`
+			ToolPlan  string          `json:"tool_plan"`
+			ToolCalls json.RawMessage `json:"tool_calls"`
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 		Usage        *usage `json:"usage"`
 	} `json:"delta"`
 	// Message is set on an error event.
 	Message string `json:"message"`
+}
+
+type deltaContent struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type deltaToolCall struct {
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// object decodes raw into a new T when it is a JSON object, nil otherwise.
+func object[T any](raw json.RawMessage) (*T, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // stream translates a Cohere SSE chat stream into canonical events, one
@@ -105,6 +125,16 @@ func (s *stream) handle(raw sse.Event) {
 		s.fail(upstreamFault("Cohere sent an unreadable stream event: %v", err))
 		return
 	}
+	content, err := object[deltaContent](ev.Delta.Message.Content)
+	if err != nil {
+		s.fail(upstreamFault("Cohere sent an unreadable content delta: %v", err))
+		return
+	}
+	tc, err := object[deltaToolCall](ev.Delta.Message.ToolCalls)
+	if err != nil {
+		s.fail(upstreamFault("Cohere sent an unreadable tool-call delta: %v", err))
+		return
+	}
 	typ := ev.Type
 	if typ == "" {
 		typ = raw.Name
@@ -115,17 +145,17 @@ func (s *stream) handle(raw sse.Event) {
 	case "content-start":
 		s.start("")
 		kind := "text"
-		if c := ev.Delta.Message.Content; c != nil && c.Type != "" {
-			kind = c.Type
+		if content != nil && content.Type != "" {
+			kind = content.Type
 		}
 		s.kinds[ev.Index] = kind
-		if c := ev.Delta.Message.Content; c != nil && kind == "text" && c.Text != "" {
-			s.text(c.Text)
+		if content != nil && kind == "text" && content.Text != "" {
+			s.text(content.Text)
 		}
 	case "content-delta":
 		s.start("")
-		if c := ev.Delta.Message.Content; c != nil && s.kinds[ev.Index] != "thinking" && c.Text != "" {
-			s.text(c.Text)
+		if content != nil && s.kinds[ev.Index] != "thinking" && content.Text != "" {
+			s.text(content.Text)
 		}
 	case "tool-plan-delta":
 		// The plan is the tool-calling turn's text (see decodeChat).
@@ -135,7 +165,6 @@ func (s *stream) handle(raw sse.Event) {
 		}
 	case "tool-call-start":
 		s.start("")
-		tc := ev.Delta.Message.ToolCalls
 		if tc == nil {
 			s.fail(upstreamFault("Cohere sent tool-call-start without a tool call"))
 			return
@@ -155,7 +184,7 @@ func (s *stream) handle(raw sse.Event) {
 			s.fail(upstreamFault("Cohere sent arguments for tool call %d before it started", ev.Index))
 			return
 		}
-		if tc := ev.Delta.Message.ToolCalls; tc != nil {
+		if tc != nil {
 			s.args(i, tc.Function.Arguments)
 		}
 	case "tool-call-end":

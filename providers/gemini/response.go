@@ -110,6 +110,9 @@ func callArgs(raw json.RawMessage) string {
 	return buf.String()
 }
 
+// maxCandidates bounds a candidate index: anything beyond is garbage.
+const maxCandidates = 1024
+
 // errNoCandidates is the answer to a 200 with neither candidates nor a
 // block reason: nothing a client could use.
 func errNoCandidates() *providers.Error {
@@ -162,6 +165,9 @@ func decodeResponse(raw []byte, model string, n int) (*providers.ChatResponse, e
 		idx := i
 		if c.Index != nil {
 			idx = *c.Index
+		}
+		if idx < 0 || idx >= maxCandidates {
+			return nil, errMalformed("response")
 		}
 		msg := providers.Message{Role: providers.RoleAssistant}
 		var text bytes.Buffer

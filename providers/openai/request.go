@@ -178,7 +178,11 @@ func decodeMessage(m wireMessage, i int) (providers.Message, error) {
 		if tc.ID == "" || tc.Function.Name == "" {
 			return msg, providers.BadRequest(fmt.Sprintf("%s.tool_calls[%d]", param, j), "a tool call needs an id and a function name")
 		}
-		msg.ToolCalls = append(msg.ToolCalls, providers.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		args := tc.Function.Arguments
+		if strings.TrimSpace(args) == "" {
+			args = "{}" // a call without arguments: every dialect wants an object
+		}
+		msg.ToolCalls = append(msg.ToolCalls, providers.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: args})
 	}
 	return msg, nil
 }

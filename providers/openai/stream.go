@@ -77,13 +77,16 @@ func (s *chunkStream) read() error {
 	if c.Error != nil {
 		s.done = true
 		status := http.StatusBadGateway
-		if c.Error.Code != nil && *c.Error.Code == "rate_limit_exceeded" {
+		if code := string(c.Error.Code); code == `"rate_limit_exceeded"` || code == "429" {
 			status = http.StatusTooManyRequests
 		}
 		s.fail(&providers.Error{Status: status, Type: orDefault(c.Error.Type, "server_error"), Message: c.Error.Message})
 		return nil
 	}
 	if !s.started {
+		if len(c.Choices) == 0 && c.Usage == nil {
+			return nil // Azure's first chunk: content-filter results only
+		}
 		s.started = true
 		s.queue = append(s.queue, providers.Event{Type: providers.EventStart, ID: c.ID, Model: c.Model, Created: c.Created})
 	}

@@ -145,7 +145,15 @@ type wireChunk struct {
 	SystemFingerprint string            `json:"system_fingerprint,omitempty"`
 	Choices           []wireChunkChoice `json:"choices"`
 	Usage             *wireUsage        `json:"usage,omitempty"`
-	Error             *wireError        `json:"error,omitempty"`
+	Error             *wireStreamError  `json:"error,omitempty"`
+}
+
+// wireStreamError is an error sent inside a stream. Hosts differ on the
+// code's type (OpenRouter sends a number), so it is kept raw.
+type wireStreamError struct {
+	Message string          `json:"message"`
+	Type    string          `json:"type"`
+	Code    json.RawMessage `json:"code"`
 }
 
 type wireChunkChoice struct {
