@@ -38,7 +38,7 @@ func (x *exchange) passthrough(pt providers.Passthrough, op providers.Operation,
 		writeError(x.w, x.dialect, errBadRequest("invalid_json", "", "the request body is not a JSON object"))
 		return
 	}
-	resp, err := pt.Send(x.r.Context(), &providers.Call{Operation: op, Body: upBody, Stream: in.Stream, Header: forwardHeaders(x.r.Header)})
+	resp, err := pt.Send(x.r.Context(), &providers.Call{Operation: op, Model: x.target.upstreamModel, Body: upBody, Stream: in.Stream, Header: forwardHeaders(x.r.Header)})
 	if err != nil {
 		x.fail(err)
 		return

@@ -118,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	x := &exchange{h: h, w: w, r: r, dialect: ep.dialect, target: target, rec: &rec, bodyLen: int64(len(body))}
 
 	// Same dialect on both sides: pass the bytes through.
-	if pt, ok := target.provider.(providers.Passthrough); ok && (ep.op == providers.OpChatCompletions || ep.op == providers.OpEmbeddings) {
+	if pt, ok := target.provider.(providers.Passthrough); ok && pt.PassesThrough() && (ep.op == providers.OpChatCompletions || ep.op == providers.OpEmbeddings) {
 		x.passthrough(pt, ep.op, body, in)
 		return nil
 	}

@@ -29,8 +29,11 @@ const (
 // adds its own credentials and URL. Client credentials are never in a Call.
 type Call struct {
 	Operation Operation
-	Body      []byte
-	Stream    bool
+	// Model is the upstream model name, also in Body (Azure puts it in the
+	// URL).
+	Model  string
+	Body   []byte
+	Stream bool
 	// Header holds client headers the gateway chose to forward (for example
 	// OpenAI-Beta). It never holds an authorization header.
 	Header http.Header
@@ -54,6 +57,10 @@ type Provider interface {
 // caller closes the body. An error means no response was received; it is an
 // *UpstreamError when the cause is known.
 type Passthrough interface {
+	// PassesThrough reports whether the client's OpenAI-format body may go
+	// upstream as it is. Hosts that reject fields OpenAI accepts (Mistral,
+	// Groq) say no, and their requests are translated instead.
+	PassesThrough() bool
 	Send(ctx context.Context, call *Call) (*http.Response, error)
 }
 

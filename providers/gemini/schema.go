@@ -23,7 +23,8 @@ import (
 //     with a single member is replaced by it.
 //   - const: a one-value enum when it is a string.
 //   - enum: kept when every value is a string (Gemini's enum is strings
-//     only), else dropped; null values become nullable.
+//     only), else dropped, leaving the values' type; null values become
+//     nullable.
 //   - format: kept only where Gemini takes it (STRING: enum, date-time;
 //     NUMBER: float, double; INTEGER: int32, int64).
 //   - required: only names that are among the properties.
@@ -228,22 +229,42 @@ func (n *schemaNormalizer) normalize(v any, depth int) (map[string]any, error) {
 	}
 	if e, ok := in["enum"].([]any); ok {
 		var vals []any
-		allStrings := true
+		kind := ""
 		for _, x := range e {
+			k := "STRING"
 			switch x := x.(type) {
 			case string:
 				vals = append(vals, x)
 			case nil:
 				out["nullable"] = true
+				continue
+			case json.Number:
+				k = "INTEGER"
+				if _, err := x.Int64(); err != nil {
+					k = "NUMBER"
+				}
+			case bool:
+				k = "BOOLEAN"
 			default:
-				allStrings = false
+				k = "?"
+			}
+			if kind == "" || kind == k || kind == "INTEGER" && k == "NUMBER" {
+				kind = k
+			} else if !(kind == "NUMBER" && k == "INTEGER") {
+				kind = "?"
 			}
 		}
-		if allStrings && len(vals) > 0 {
+		if kind == "STRING" && len(vals) > 0 {
 			out["enum"] = vals
-			if _, ok := out["type"]; !ok {
-				out["type"] = "STRING"
-			}
+		} else if _, typed := out["type"]; !typed && kind != "?" && kind != "" {
+			// Gemini's enum holds strings only: the values' type is what is
+			// left of the constraint.
+			out["type"] = kind
+		}
+	}
+	if _, ok := out["enum"]; ok {
+		if _, typed := out["type"]; !typed {
+			out["type"] = "STRING"
 		}
 	}
 

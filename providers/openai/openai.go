@@ -46,7 +46,14 @@ type Config struct {
 	MockWithoutKey bool `json:"mock_without_key,omitempty"`
 
 	// quirks adapt translated requests to the host.
-	quirks   Quirks
+	quirks Quirks
+	// noPassthrough makes the handler translate even OpenAI-format
+	// requests, for hosts that reject fields OpenAI accepts.
+	noPassthrough bool
+	// endpoint builds the URL of an API path for a model; nil: URL+path.
+	endpoint func(path, model string) string
+	// auth sets the upstream credential; nil: Authorization: Bearer.
+	auth     func(h http.Header)
 	mockStop func()
 }
 
@@ -150,7 +157,7 @@ func (c *Config) Send(ctx context.Context, call *providers.Call) (*http.Response
 	default:
 		return nil, fmt.Errorf("operation %q not supported", call.Operation)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+path, bytes.NewReader(call.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.urlFor(path, call.Model), bytes.NewReader(call.Body))
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +168,16 @@ func (c *Config) Send(ctx context.Context, call *providers.Call) (*http.Response
 	return providers.Do(c.Client, req)
 }
 
+// PassesThrough reports whether OpenAI-format bodies go upstream as they are.
+func (c *Config) PassesThrough() bool { return !c.noPassthrough }
+
+func (c *Config) urlFor(path, model string) string {
+	if c.endpoint != nil {
+		return c.endpoint(path, model)
+	}
+	return c.URL + path
+}
+
 func (c *Config) setHeaders(h http.Header, stream bool) {
 	c.SetHeaders(h)
 	h.Set("Content-Type", "application/json")
@@ -169,15 +186,18 @@ func (c *Config) setHeaders(h http.Header, stream bool) {
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	if c.Key != "" {
+	switch {
+	case c.auth != nil:
+		c.auth(h)
+	case c.Key != "":
 		h.Set("Authorization", "Bearer "+c.Key)
 	}
 }
 
 // post sends a JSON body and returns the response, or the upstream's
 // error as a *providers.Error.
-func (c *Config) post(ctx context.Context, path string, body []byte, stream bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+path, bytes.NewReader(body))
+func (c *Config) post(ctx context.Context, path, model string, body []byte, stream bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.urlFor(path, model), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +224,7 @@ func (c *Config) Chat(ctx context.Context, req *providers.ChatRequest) (*provide
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.post(ctx, "/chat/completions", body, false)
+	resp, err := c.post(ctx, "/chat/completions", req.Model, body, false)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +244,7 @@ func (c *Config) ChatStream(ctx context.Context, req *providers.ChatRequest) (pr
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.post(ctx, "/chat/completions", body, true)
+	resp, err := c.post(ctx, "/chat/completions", req.Model, body, true)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +261,7 @@ func (c *Config) Embed(ctx context.Context, req *providers.EmbeddingRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.post(ctx, "/embeddings", body, false)
+	resp, err := c.post(ctx, "/embeddings", req.Model, body, false)
 	if err != nil {
 		return nil, err
 	}
@@ -345,3 +365,7 @@ var (
 	_ caddyfile.Unmarshaler = (*OpenAI)(nil)
 	_ caddyfile.Unmarshaler = (*Compatible)(nil)
 )
+
+func errBaseURLRequired(typ string) error {
+	return errors.New(typ + ": base_url is required")
+}

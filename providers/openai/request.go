@@ -282,6 +282,12 @@ type Quirks struct {
 	// ToolCallIDs rewrites tool-call ids to what the host accepts, e.g.
 	// Mistral's 9 alphanumeric characters; nil keeps them.
 	ToolCallIDs func(id string) string
+	// SeedField is the name the host takes the seed under ("" : "seed";
+	// Mistral: "random_seed").
+	SeedField string
+	// RequiredToolChoice is the host's word for tool_choice "required"
+	// ("" : "required"; Mistral: "any").
+	RequiredToolChoice string
 }
 
 // EncodeChatRequest renders a canonical request as an OpenAI
@@ -349,11 +355,28 @@ func EncodeChatRequest(req *providers.ChatRequest, q *Quirks) ([]byte, error) {
 		w.Tools = append(w.Tools, wireTool{Type: "function", Function: wireFunctionDef{Name: t.Name, Description: t.Description, Parameters: t.Parameters, Strict: t.Strict}})
 	}
 	if tc := req.ToolChoice; tc != nil {
-		if tc.Mode == providers.ToolChoiceFunction {
+		switch {
+		case tc.Mode == providers.ToolChoiceFunction:
 			w.ToolChoice, _ = json.Marshal(map[string]any{"type": "function", "function": map[string]string{"name": tc.Name}})
-		} else {
+		case tc.Mode == providers.ToolChoiceRequired && q.RequiredToolChoice != "":
+			w.ToolChoice, _ = json.Marshal(q.RequiredToolChoice)
+		default:
 			w.ToolChoice, _ = json.Marshal(tc.Mode)
 		}
+	}
+	extra := req.Extra
+	if q.DropExtra {
+		extra = nil
+	}
+	if q.SeedField != "" && w.Seed != nil {
+		seed, _ := json.Marshal(*w.Seed)
+		w.Seed = nil
+		renamed := make(map[string]json.RawMessage, len(extra)+1)
+		for k, v := range extra {
+			renamed[k] = v
+		}
+		renamed[q.SeedField] = seed
+		extra = renamed
 	}
 	if rf := req.ResponseFormat; rf != nil {
 		w.ResponseFormat = &wireResponseFormat{Type: rf.Type}
@@ -365,10 +388,10 @@ func EncodeChatRequest(req *providers.ChatRequest, q *Quirks) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if q.DropExtra || len(req.Extra) == 0 {
+	if len(extra) == 0 {
 		return body, nil
 	}
-	return appendFields(body, req.Extra, q.DropFields), nil
+	return appendFields(body, extra, q.DropFields), nil
 }
 
 // appendFields adds extra top-level fields to a JSON object, skipping drop.
