@@ -249,7 +249,9 @@ func (e *StreamEncoder) writeData(b []byte) error {
 type Inbound struct{}
 
 // DecodeChat decodes a chat-completions request.
-func (Inbound) DecodeChat(body []byte) (*providers.ChatRequest, error) { return DecodeChatRequest(body) }
+func (Inbound) DecodeChat(body []byte) (*providers.ChatRequest, error) {
+	return DecodeChatRequest(body)
+}
 
 // EncodeChat encodes a complete answer.
 func (Inbound) EncodeChat(resp *providers.ChatResponse) ([]byte, error) {
