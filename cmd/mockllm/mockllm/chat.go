@@ -30,6 +30,20 @@ type chatRequest struct {
 	MaxTokens           *int `json:"max_tokens"`
 	MaxCompletionTokens *int `json:"max_completion_tokens"`
 	N                   *int `json:"n"`
+	Tools               []struct {
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
+}
+
+// mockToolArgs are the arguments of every tool call the mock makes.
+const mockToolArgs = `{"city":"Paris"}`
+
+// wantsTool reports whether a request should be answered with a tool call:
+// it offers tools and its last message is a user message about the weather.
+func wantsTool(toolsOffered bool, lastRole, lastText string) bool {
+	return toolsOffered && lastRole == "user" && strings.Contains(strings.ToLower(lastText), "weather")
 }
 
 type chatMessage struct {
@@ -100,9 +114,28 @@ type chatChoice struct {
 }
 
 type responseMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role      string         `json:"role"`
+	Content   *string        `json:"content"`
+	Refusal   *string        `json:"refusal"`
+	ToolCalls []mockToolCall `json:"tool_calls,omitempty"`
+}
+
+type mockToolCall struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// toolCall returns the mock's tool call: whole, or (index set, for a
+// stream) its first fragment, with args as given.
+func toolCall(name, args string, index *int) mockToolCall {
+	tc := mockToolCall{Index: index, ID: "call_mock_1", Type: "function"}
+	tc.Function.Name, tc.Function.Arguments = name, args
+	return tc
 }
 
 type chatChunk struct {
@@ -125,8 +158,9 @@ type chunkChoice struct {
 }
 
 type chunkDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string         `json:"role,omitempty"`
+	Content   *string        `json:"content,omitempty"`
+	ToolCalls []mockToolCall `json:"tool_calls,omitempty"`
 }
 
 // chatPlan is the deterministic outcome of a chat request.
@@ -138,6 +172,9 @@ type chatPlan struct {
 	n            int
 	finishReason string
 	usage        chatUsage
+	// toolName is set when the answer is a call of that tool (with
+	// mockToolArgs) instead of text.
+	toolName string
 }
 
 func (p *chatPlan) content() string { return strings.Join(p.words, " ") }
@@ -172,7 +209,7 @@ func planChat(req *chatRequest) (plan chatPlan, param, msg string) {
 		limit = *p.v // max_completion_tokens, checked last, wins
 	}
 
-	promptWords, last := 0, ""
+	promptWords, last, lastRole, lastText := 0, "", "", ""
 	for i, m := range req.Messages {
 		t, err := m.text()
 		if err != nil {
@@ -182,13 +219,21 @@ func planChat(req *chatRequest) (plan chatPlan, param, msg string) {
 		if m.Role == "user" {
 			last = t
 		}
+		lastRole, lastText = m.Role, t
 	}
 	promptWords = max(promptWords, 1)
 
 	words := strings.Fields(replyPrefix + truncate(last, maxEchoChars))
+	if lastRole == "tool" {
+		words = strings.Fields("the tool said: " + truncate(lastText, maxEchoChars))
+	}
 	finish := "stop"
 	if limit > 0 && len(words) > limit {
 		words, finish = words[:limit], "length"
+	}
+	if wantsTool(len(req.Tools) > 0, lastRole, lastText) {
+		plan.toolName = req.Tools[0].Function.Name
+		words, finish = nil, "tool_calls"
 	}
 
 	plan = chatPlan{
@@ -197,9 +242,13 @@ func planChat(req *chatRequest) (plan chatPlan, param, msg string) {
 		words:        words,
 		n:            n,
 		finishReason: finish,
+		toolName:     plan.toolName,
 	}
 	plan.usage.PromptTokens = promptWords
 	plan.usage.CompletionTokens = len(words) * n
+	if plan.toolName != "" {
+		plan.usage.CompletionTokens = len(strings.Fields(mockToolArgs)) * n
+	}
 	plan.usage.TotalTokens = plan.usage.PromptTokens + plan.usage.CompletionTokens
 	return plan, "", ""
 }
@@ -246,11 +295,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, body []
 		}
 		content := plan.content()
 		for i := range plan.n {
-			resp.Choices = append(resp.Choices, chatChoice{
-				Index:        i,
-				Message:      responseMessage{Role: "assistant", Content: content},
-				FinishReason: plan.finishReason,
-			})
+			msg := responseMessage{Role: "assistant", Content: &content}
+			if plan.toolName != "" {
+				msg.Content, msg.ToolCalls = nil, []mockToolCall{toolCall(plan.toolName, mockToolArgs, nil)}
+			}
+			resp.Choices = append(resp.Choices, chatChoice{Index: i, Message: msg, FinishReason: plan.finishReason})
 		}
 		writeJSON(w, http.StatusOK, resp)
 		return
@@ -332,6 +381,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, plan *chatPlan, 
 	empty := ""
 	if !each(chunkDelta{Role: "assistant", Content: &empty}, nil) {
 		return
+	}
+	if plan.toolName != "" {
+		// The call, then its arguments in two pieces, as OpenAI streams them.
+		zero := 0
+		first := toolCall(plan.toolName, "", &zero)
+		half := len(mockToolArgs) / 2
+		second, third := mockToolCall{Index: &zero}, mockToolCall{Index: &zero}
+		second.Function.Arguments, third.Function.Arguments = mockToolArgs[:half], mockToolArgs[half:]
+		for _, tc := range []mockToolCall{first, second, third} {
+			if !each(chunkDelta{ToolCalls: []mockToolCall{tc}}, nil) {
+				return
+			}
+		}
 	}
 	for i, word := range plan.words {
 		if i < len(plan.words)-1 {

@@ -245,7 +245,7 @@ func TestChatCompletionIDsAreSequential(t *testing.T) {
 	if a.ID != "chatcmpl-mock-1" || b.ID != "chatcmpl-mock-2" {
 		t.Errorf("ids = %q, %q", a.ID, b.ID)
 	}
-	if a.Choices[0].Message != b.Choices[0].Message || a.Usage != b.Usage {
+	if !reflect.DeepEqual(a.Choices[0].Message, b.Choices[0].Message) || a.Usage != b.Usage {
 		t.Errorf("replies differ for the same request: %+v vs %+v", a, b)
 	}
 }
@@ -422,8 +422,8 @@ func TestStreamingMatchesNonStreaming(t *testing.T) {
 			got.WriteString(*c.Choices[0].Delta.Content)
 		}
 	}
-	if got.String() != full.Choices[0].Message.Content {
-		t.Errorf("streamed %q, non-streamed %q", got.String(), full.Choices[0].Message.Content)
+	if got.String() != *full.Choices[0].Message.Content {
+		t.Errorf("streamed %q, non-streamed %q", got.String(), *full.Choices[0].Message.Content)
 	}
 }
 
