@@ -30,7 +30,9 @@ func newMockProvider(t *testing.T, key string, headers http.Header) (*Gemini, *m
 	return p, mock
 }
 
-func user(s string) providers.Message { return providers.Message{Role: providers.RoleUser, Parts: text(s)} }
+func user(s string) providers.Message {
+	return providers.Message{Role: providers.RoleUser, Parts: text(s)}
+}
 
 func TestE2EChat(t *testing.T) {
 	p, mock := newMockProvider(t, "k", nil)

@@ -61,3 +61,14 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizeSchema: client schemas are untrusted; no panic and no
+// runaway work, whatever they hold.
+func FuzzNormalizeSchema(f *testing.F) {
+	f.Add([]byte(`{"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"allOf":[{"type":"string"}],"enum":["x",null]}}}`))
+	f.Add([]byte(`{"anyOf":[{"type":["string","null"]},{"oneOf":[{"const":"c"}]}],"items":{"$ref":"#"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = toolParameters(b)
+		_, _ = responseSchema(b)
+	})
+}

@@ -11,11 +11,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -168,8 +168,7 @@ func (p *Gemini) post(ctx context.Context, model, method, query string, body []b
 		hreq.Header.Set("x-goog-api-key", p.Key)
 	}
 	if p.Client == nil {
-		// Not provisioned through Caddy (a test or an embedding program).
-		p.Client = providers.NewClient(time.Duration(p.Timeout))
+		return nil, errors.New("gemini: provider used before Provision")
 	}
 	resp, err := providers.Do(p.Client, hreq)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -242,6 +243,40 @@ func TestModelPath(t *testing.T) {
 	for _, bad := range []string{"", "..", "models/", "models/.."} {
 		if _, err := modelPath(bad); err == nil {
 			t.Errorf("modelPath(%q): no error", bad)
+		}
+	}
+}
+
+func TestNormalizeSchema(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		// allOf of several members: properties and required united.
+		{`{"allOf":[{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]},{"properties":{"b":{"type":"integer"}},"required":["b","a"]}]}`,
+			`{"type":"OBJECT","properties":{"a":{"type":"STRING"},"b":{"type":"INTEGER"}},"required":["a","b"]}`},
+		// $ref with sibling keywords: the siblings win and extend.
+		{`{"$ref":"#/definitions/P","description":"own","properties":{"y":{"type":"boolean"}},"definitions":{"P":{"type":"object","description":"def","properties":{"x":{"type":"number"}}}}}`,
+			`{"type":"OBJECT","description":"own","properties":{"x":{"type":"NUMBER"},"y":{"type":"BOOLEAN"}}}`},
+		// Mixed enums keep their type; numbers with a fraction are NUMBER.
+		{`{"enum":[1,2.5]}`, `{"type":"NUMBER"}`},
+		{`{"enum":[true,false]}`, `{"type":"BOOLEAN"}`},
+		{`{"enum":["a",1]}`, `{}`},
+		{`{"type":"integer","format":"int64"}`, `{"type":"INTEGER","format":"int64"}`},
+		{`{"type":"string","format":"uri"}`, `{"type":"STRING"}`},
+		{`{"type":"null"}`, `{"type":"NULL"}`},
+		{`{"anyOf":[{"type":"null"},{"type":"integer"}]}`, `{"type":"INTEGER","nullable":true}`},
+		{`{"type":"array","items":true}`, `{"type":"ARRAY"}`},
+		{`{"type":"array","items":{}}`, `{"type":"ARRAY","items":{}}`},
+	} {
+		got, err := normalizeSchema(json.RawMessage(c.in))
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		b, _ := json.Marshal(got)
+		var g, w any
+		_ = json.Unmarshal(b, &g)
+		_ = json.Unmarshal([]byte(c.want), &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.in, b, c.want)
 		}
 	}
 }

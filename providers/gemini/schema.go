@@ -150,18 +150,19 @@ func (n *schemaNormalizer) normalize(v any, depth int) (map[string]any, error) {
 
 	// allOf: merge every member into the rest.
 	if all, ok := in["allOf"].([]any); ok {
-		out, err := n.normalize(without(in, "allOf"), depth+1)
-		if err != nil {
-			return nil, err
-		}
+		acc := map[string]any{}
 		for _, m := range all {
 			s, err := n.normalize(m, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			out = merge(s, out)
+			acc = merge(acc, s)
 		}
-		return out, nil
+		own, err := n.normalize(without(in, "allOf"), depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return merge(acc, own), nil
 	}
 
 	out := map[string]any{}

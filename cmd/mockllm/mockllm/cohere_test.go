@@ -9,7 +9,9 @@ import (
 	"testing"
 )
 
-func cohereAuth(key string) map[string]string { return map[string]string{"Authorization": "Bearer " + key} }
+func cohereAuth(key string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + key}
+}
 
 func TestCohereChat(t *testing.T) {
 	_, ts := newTestServer(t, Options{APIKey: "k"})
