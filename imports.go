@@ -11,6 +11,7 @@ import (
 	// The Caddyfile syntax.
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/caddyfile"
 	// Providers.
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/anthropic"
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/gemini"
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )

@@ -27,6 +27,11 @@ var translatedProviders = []struct {
 		}
 		model gemini-test gem gemini-2.0-flash
 		model gemini-embed gem text-embedding-004`, "gemini-test", "gemini-embed"},
+	{"anthropic", `provider ant anthropic {
+			base_url http://MOCK/v1
+			api_key ` + providerKey + `
+		}
+		model claude-test ant claude-sonnet-4-5`, "claude-test", ""},
 }
 
 func (e *env) loadTranslated() {

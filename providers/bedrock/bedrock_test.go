@@ -710,3 +710,32 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStreamEvents fuzzes the event handling behind valid framing (random
+// bytes rarely get past the CRCs): each input line is
+// "<message-type> <event-or-exception-type> <payload>", framed with
+// correct checksums.
+func FuzzStreamEvents(f *testing.F) {
+	f.Add([]byte("event messageStart {}\nevent contentBlockDelta {\"contentBlockIndex\":0,\"delta\":{\"text\":\"hi\"}}\nevent messageStop {\"stopReason\":\"end_turn\"}\nevent metadata {\"usage\":{\"inputTokens\":1}}"))
+	f.Add([]byte("event contentBlockStart {\"contentBlockIndex\":1,\"start\":{\"toolUse\":{\"toolUseId\":\"t\",\"name\":\"f\"}}}\nevent contentBlockDelta {\"contentBlockIndex\":1,\"delta\":{\"toolUse\":{\"input\":\"{}\"}}}\nevent contentBlockStop {\"contentBlockIndex\":1}\nevent messageStop {\"stopReason\":\"tool_use\"}"))
+	f.Add([]byte("exception throttlingException {\"message\":\"slow down\"}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var in []byte
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			parts := bytes.SplitN(line, []byte(" "), 3)
+			for len(parts) < 3 {
+				parts = append(parts, nil)
+			}
+			key := ":event-type"
+			if string(parts[0]) == "exception" {
+				key = ":exception-type"
+			}
+			h := append(strHeader(":message-type", string(parts[0])), strHeader(key, string(parts[1]))...)
+			in = append(in, rawFrame(h, parts[2])...)
+		}
+		evs := drain(t, newStream(io.NopCloser(bytes.NewReader(in)), "m", ""), 4*len(b)+8)
+		if last := evs[len(evs)-1]; last.Type != "error" && last.Type != "usage" {
+			t.Fatalf("the stream ended on %q, neither usage nor an error", last.Type)
+		}
+	})
+}

@@ -127,11 +127,29 @@ func bedrockVerify(r *http.Request, body []byte, secret string) string {
 	if d := time.Since(t); d > 15*time.Minute || d < -15*time.Minute {
 		return "Signature expired: X-Amz-Date is more than 15 minutes from the server's time"
 	}
-	if !sort.StringsAreSorted(a.signedHeaders) || !contains(a.signedHeaders, "host") || !contains(a.signedHeaders, "x-amz-date") {
+	if !sort.StringsAreSorted(a.signedHeaders) || !bedrockContains(a.signedHeaders, "host") || !bedrockContains(a.signedHeaders, "x-amz-date") {
 		return "SignedHeaders must be sorted and include host and x-amz-date"
 	}
 
-	// The canonical request, built independently of the gateway's signer.
+	bodySum := sha256.Sum256(body)
+	if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != hex.EncodeToString(bodySum[:]) {
+		return "X-Amz-Content-Sha256 does not match the body"
+	}
+	want, why := bedrockSignature(r, body, secret, a)
+	if why != "" {
+		return why
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(a.signature)) != 1 {
+		return "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+	}
+	return ""
+}
+
+// bedrockSignature computes the signature r should carry under the
+// credential scope and signed headers of a, or says what is missing. The
+// canonical request is built here independently of the gateway's signer.
+func bedrockSignature(r *http.Request, body []byte, secret string, a bedrockAuth) (sig, why string) {
+	stamp := r.Header.Get("X-Amz-Date")
 	var segs []string
 	for _, seg := range strings.Split(r.URL.EscapedPath(), "/") {
 		segs = append(segs, awsPercentEncode(seg))
@@ -156,20 +174,18 @@ func bedrockVerify(r *http.Request, body []byte, secret string) string {
 		} else {
 			vals := r.Header.Values(name)
 			if len(vals) == 0 {
-				return "signed header " + name + " is missing"
+				return "", "signed header " + name + " is missing"
 			}
-			for i := range vals {
-				vals[i] = strings.Join(strings.Fields(vals[i]), " ")
+			trimmed := make([]string, len(vals))
+			for i, val := range vals {
+				trimmed[i] = strings.Join(strings.Fields(val), " ")
 			}
-			v = strings.Join(vals, ",")
+			v = strings.Join(trimmed, ",")
 		}
 		hdrs.WriteString(name + ":" + v + "\n")
 	}
 	bodySum := sha256.Sum256(body)
 	payload := hex.EncodeToString(bodySum[:])
-	if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != payload {
-		return "X-Amz-Content-Sha256 does not match the body"
-	}
 	creq := strings.Join([]string{r.Method, uri, strings.Join(qs, "&"), hdrs.String(), strings.Join(a.signedHeaders, ";"), payload}, "\n")
 	creqSum := sha256.Sum256([]byte(creq))
 	scope := a.date + "/" + a.region + "/" + a.service + "/aws4_request"
@@ -183,14 +199,10 @@ func bedrockVerify(r *http.Request, body []byte, secret string) string {
 	for _, part := range []string{a.date, a.region, a.service, "aws4_request"} {
 		k = mac(k, part)
 	}
-	want := hex.EncodeToString(mac(k, sts))
-	if subtle.ConstantTimeCompare([]byte(want), []byte(a.signature)) != 1 {
-		return "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
-	}
-	return ""
+	return hex.EncodeToString(mac(k, sts)), ""
 }
 
-func contains(list []string, s string) bool {
+func bedrockContains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
 			return true
