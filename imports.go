@@ -12,6 +12,8 @@ import (
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/caddyfile"
 	// Providers.
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/anthropic"
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/bedrock"
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/cohere"
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/gemini"
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )

@@ -76,7 +76,7 @@ func TestAIAuthInFrontOfReverseProxy(t *testing.T) {
 		t.Fatalf("stream not asked for usage: %s", reqs[1].Body)
 	}
 
-	rep := e.usage("key_id=" + k.ID + "&group_by=model")
+	rep := e.usageOf("key_id="+k.ID+"&group_by=model", func(r usageReport) bool { return r.requests() >= 3 })
 	got := map[string][3]int64{}
 	for _, g := range rep.Groups {
 		got[g.Group] = [3]int64{g.Requests, g.PromptTokens, g.CompletionTokens}

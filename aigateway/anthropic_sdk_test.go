@@ -18,13 +18,13 @@ import (
 func TestAnthropicClientToAnyProvider(t *testing.T) {
 	e := newEnv(t)
 	e.loadTranslated()
-	k := e.createKey(map[string]any{"name": "anthropic-sdk", "models": []string{"gpt-test", "gemini-test", "claude-test"}})
+	k := e.createKey(map[string]any{"name": "anthropic-sdk", "models": []string{"gpt-test", "gemini-test", "claude-test", "command-test", "nova-test"}})
 	client := sdk.NewClient(option.WithBaseURL(gatewayURL+"/"), option.WithAPIKey(k.Key), option.WithMaxRetries(0))
 	ctx := context.Background()
 	weather := sdk.ToolUnionParamOfTool(sdk.ToolInputSchemaParam{
 		Properties: map[string]any{"city": map[string]string{"type": "string"}}, Required: []string{"city"}}, "get_weather")
 
-	for _, model := range []string{"gpt-test", "gemini-test", "claude-test"} {
+	for _, model := range []string{"gpt-test", "gemini-test", "claude-test", "command-test", "nova-test"} {
 		t.Run(model, func(t *testing.T) {
 			msg, err := client.Messages.New(ctx, sdk.MessageNewParams{
 				Model: sdk.Model(model), MaxTokens: 200,

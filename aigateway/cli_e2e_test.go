@@ -77,6 +77,7 @@ func TestCLIAgainstTheRealAdminAPI(t *testing.T) {
 		t.Fatalf("revoked through the CLI: %d", code)
 	}
 
+	e.usageOf("", func(r usageReport) bool { return r.requests() >= 3 }) // records land after responses
 	out = cli(t, "usage", "--group-by", "model")
 	if !regexp.MustCompile(`gpt-test\s+2\s+0\s`).MatchString(out) || !strings.Contains(out, "TOTAL") {
 		t.Fatalf("usage:\n%s", out)

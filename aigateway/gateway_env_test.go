@@ -240,6 +240,30 @@ type usageReport struct {
 	} `json:"groups"`
 }
 
+// usageOf returns the report once ok accepts it, or the last one after a
+// few seconds. The gateway records a request after its response is sent, so
+// a client can ask for the report before the record is queued.
+func (e *env) usageOf(query string, ok func(usageReport) bool) usageReport {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rep := e.usage(query)
+		if ok(rep) || time.Now().After(deadline) {
+			return rep
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requests counts the requests in a report.
+func (r usageReport) requests() int64 {
+	var n int64
+	for _, g := range r.Groups {
+		n += g.Requests
+	}
+	return n
+}
+
 func (e *env) usage(query string) usageReport {
 	e.t.Helper()
 	var rep usageReport

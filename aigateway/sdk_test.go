@@ -137,7 +137,7 @@ func TestOpenAISDKThroughGateway(t *testing.T) {
 	}
 
 	// Every call was metered, streams included.
-	rep := e.usage("key_id=" + k.ID + "&group_by=model")
+	rep := e.usageOf("key_id="+k.ID+"&group_by=model", func(r usageReport) bool { return r.requests() >= 5 })
 	got := map[string][3]int64{}
 	for _, g := range rep.Groups {
 		got[g.Group] = [3]int64{g.Requests, g.PromptTokens, g.CompletionTokens}

@@ -9,12 +9,14 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/bedrock"
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/cohere"
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/gemini"
 )
 
 // translatedProviders are the provider types that do not speak OpenAI's
 // format, each configured against the mock's dialect for it: Caddyfile
-// lines (with MOCK for the mock's host:port) and the public model name.
+// lines (with MOCKHOST for the mock's host:port) and the public model name.
 var translatedProviders = []struct {
 	name       string
 	config     string
@@ -22,22 +24,35 @@ var translatedProviders = []struct {
 	embeddings string // a public embedding model, "" if the provider has none
 }{
 	{"gemini", `provider gem gemini {
-			base_url http://MOCK/v1beta
+			base_url http://MOCKHOST/v1beta
 			api_key ` + providerKey + `
 		}
 		model gemini-test gem gemini-2.0-flash
 		model gemini-embed gem text-embedding-004`, "gemini-test", "gemini-embed"},
 	{"anthropic", `provider ant anthropic {
-			base_url http://MOCK/v1
+			base_url http://MOCKHOST/v1
 			api_key ` + providerKey + `
 		}
 		model claude-test ant claude-sonnet-4-5`, "claude-test", ""},
+	{"cohere", `provider coh cohere {
+			base_url http://MOCKHOST/v2
+			api_key ` + providerKey + `
+		}
+		model command-test coh command-r-plus
+		model cohere-embed coh embed-english-v3.0`, "command-test", "cohere-embed"},
+	{"bedrock", `provider bed bedrock {
+			base_url http://MOCKHOST
+			region us-east-1
+			access_key_id AKIDMOCK
+			secret_access_key ` + providerKey + `
+		}
+		model nova-test bed us.amazon.nova-pro-v1:0`, "nova-test", ""},
 }
 
 func (e *env) loadTranslated() {
 	var b strings.Builder
 	for _, p := range translatedProviders {
-		b.WriteString("\t\t" + strings.ReplaceAll(p.config, "MOCK", strings.TrimPrefix(e.mockURL, "http://")) + "\n")
+		b.WriteString("\t\t" + strings.ReplaceAll(p.config, "MOCKHOST", strings.TrimPrefix(e.mockURL, "http://")) + "\n")
 	}
 	e.load(b.String())
 }
@@ -144,7 +159,7 @@ func TestOpenAIClientToEveryProvider(t *testing.T) {
 	}
 
 	// Every call was metered with its provider's tokens.
-	rep := e.usage("group_by=model")
+	rep := e.usageOf("group_by=model", func(r usageReport) bool { return r.requests() >= int64(5*len(translatedProviders)) })
 	for _, p := range translatedProviders {
 		found := false
 		for _, g := range rep.Groups {
