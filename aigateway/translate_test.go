@@ -139,7 +139,7 @@ func TestOpenAIClientToEveryProvider(t *testing.T) {
 			// The tool's result goes back; the id must round-trip.
 			tc := call.Choices[0].Message.ToolCalls[0]
 			after, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: p.model,
-				Tools: []openai.ChatCompletionToolUnionParam{weatherTool},
+				Tools:    []openai.ChatCompletionToolUnionParam{weatherTool},
 				Messages: append(ask, call.Choices[0].Message.ToParam(), openai.ToolMessage("sunny and warm", tc.ID))})
 			if err != nil {
 				t.Fatalf("tool result: %v", err)
@@ -183,4 +183,3 @@ func checkWeatherCall(t *testing.T, how string, finish string, calls []openai.Ch
 		t.Fatalf("%s tool call arguments %q: %v", how, calls[0].Function.Arguments, err)
 	}
 }
-
