@@ -12,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway" // every provider
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/caddyfile"
-	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 

@@ -52,12 +52,12 @@ func TestCaddyfileErrors(t *testing.T) {
 			name: "unknown provider type lists the known types",
 			in: `{
 	ai_gateway {
-		provider claude anthropic {
-			api_key {env.ANTHROPIC_API_KEY}
+		provider wx watsonx {
+			api_key {env.WATSONX_API_KEY}
 		}
 	}
 }`,
-			want: []string{`unknown provider type "anthropic"`, "(known: openai, openai_compatible)"},
+			want: []string{`unknown provider type "watsonx"`, "(known: ", "anthropic, azure, bedrock, cohere, deepseek, fireworks, gemini, groq, lmstudio, mistral, ollama, openai, openai_compatible, openrouter, perplexity, together, vllm, xai)"},
 			line: 3,
 		},
 		{
