@@ -39,8 +39,12 @@ type App struct {
 	// Models maps the public model names clients ask for to a provider and
 	// the model name the provider knows.
 	Models []Model `json:"models,omitempty"`
+	// ImageFetch configures fetching image URLs for providers that only
+	// take image bytes.
+	ImageFetch *ImageFetch `json:"image_fetch,omitempty"`
 
 	providers map[string]providers.Provider
+	images    *imageFetcher
 	models    map[string]route
 	modelList []string
 	logger    *zap.Logger
@@ -98,6 +102,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Store.Type != "" && a.Store.Type != "badger" {
 		return fmt.Errorf("store type %q: only \"badger\" is supported", a.Store.Type)
 	}
+	a.images = newImageFetcher(a.ImageFetch)
 	a.providers = make(map[string]providers.Provider, len(a.ProvidersRaw))
 	if len(a.ProvidersRaw) > 0 {
 		mods, err := ctx.LoadModule(a, "ProvidersRaw")

@@ -113,6 +113,12 @@ func (x *exchange) chat(body []byte) {
 		return
 	}
 	req.Model = x.target.upstreamModel
+	if ii, ok := x.target.provider.(providers.InlineImages); ok && ii.NeedsInlineImages() {
+		if perr := x.h.app.images.inline(x.r.Context(), req); perr != nil {
+			x.fail(perr)
+			return
+		}
+	}
 	if !req.Stream {
 		resp, err := x.target.provider.Chat(x.r.Context(), req)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
@@ -51,6 +52,11 @@ func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //			<provider options>
 //		}
 //		model <public-name> <provider-name> [<upstream-model-name>]
+//		image_fetch {
+//			max_size <size>            # default 20MiB
+//			timeout  <duration>        # default 10s
+//			allow_private_networks     # off: image URLs may not reach internal hosts
+//		}
 //	}
 //
 // The option may appear more than once; the blocks are merged.
@@ -117,6 +123,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("model %s: unexpected block", m.Name)
 			}
 			models = append(models, modelLine{model: m, tok: d.Token()})
+		case "image_fetch":
+			fetch, err := parseImageFetch(d)
+			if err != nil {
+				return nil, err
+			}
+			app.ImageFetch = fetch
 		default:
 			return nil, d.Errf("unknown ai_gateway option %q", d.Val())
 		}
@@ -220,4 +232,44 @@ func definedProviders(m map[string]json.RawMessage) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// parseImageFetch parses the image_fetch block.
+func parseImageFetch(d *caddyfile.Dispenser) (*aigateway.ImageFetch, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	f := new(aigateway.ImageFetch)
+	for d.NextBlock(1) {
+		switch d.Val() {
+		case "max_size":
+			var s string
+			if !d.AllArgs(&s) {
+				return nil, d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n == 0 {
+				return nil, d.Errf("max_size %q: not a size", s)
+			}
+			f.MaxSize = int64(n)
+		case "timeout":
+			var s string
+			if !d.AllArgs(&s) {
+				return nil, d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(s)
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("timeout %q: not a positive duration", s)
+			}
+			f.Timeout = caddy.Duration(dur)
+		case "allow_private_networks":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			f.AllowPrivateNetworks = true
+		default:
+			return nil, d.Errf("unknown image_fetch option %q", d.Val())
+		}
+	}
+	return f, nil
 }

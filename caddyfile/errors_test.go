@@ -144,6 +144,30 @@ func TestCaddyfileErrors(t *testing.T) {
 			line: 5,
 		},
 		{
+			name: "image_fetch unknown option",
+			in: `{
+	ai_gateway {
+		image_fetch {
+			fetch_everything
+		}
+	}
+}`,
+			want: []string{`unknown image_fetch option "fetch_everything"`},
+			line: 4,
+		},
+		{
+			name: "image_fetch bad size",
+			in: `{
+	ai_gateway {
+		image_fetch {
+			max_size huge
+		}
+	}
+}`,
+			want: []string{`max_size "huge": not a size`},
+			line: 4,
+		},
+		{
 			name: "openai_compatible without base_url",
 			in: `{
 	ai_gateway {

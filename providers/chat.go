@@ -319,3 +319,10 @@ func BadRequest(param, format string, args ...any) *Error {
 type TokenCounter interface {
 	CountTokens(ctx context.Context, req *ChatRequest) (int64, error)
 }
+
+// InlineImages is implemented by providers that cannot take an image by URL
+// (Gemini, Bedrock): the gateway fetches URL images first and passes their
+// bytes.
+type InlineImages interface {
+	NeedsInlineImages() bool
+}

@@ -270,3 +270,9 @@ var (
 	_ caddy.CleanerUpper     = (*Bedrock)(nil)
 	_ caddyfile.Unmarshaler  = (*Bedrock)(nil)
 )
+
+// NeedsInlineImages reports that images must be sent as bytes: the gateway
+// fetches image URLs before the request reaches this provider.
+func (*Bedrock) NeedsInlineImages() bool { return true }
+
+var _ providers.InlineImages = (*Bedrock)(nil)

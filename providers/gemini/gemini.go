@@ -201,3 +201,9 @@ var (
 	_ caddy.CleanerUpper     = (*Gemini)(nil)
 	_ caddyfile.Unmarshaler  = (*Gemini)(nil)
 )
+
+// NeedsInlineImages reports that images must be sent as bytes: the gateway
+// fetches image URLs before the request reaches this provider.
+func (*Gemini) NeedsInlineImages() bool { return true }
+
+var _ providers.InlineImages = (*Gemini)(nil)
