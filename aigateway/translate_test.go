@@ -159,7 +159,18 @@ func TestOpenAIClientToEveryProvider(t *testing.T) {
 	}
 
 	// Every call was metered with its provider's tokens.
-	rep := e.usageOf("group_by=model", func(r usageReport) bool { return r.requests() >= int64(5*len(translatedProviders)) })
+	fiveEach := func(r usageReport) bool {
+		n := 0
+		for _, g := range r.Groups {
+			for _, p := range translatedProviders {
+				if g.Group == p.model && g.Requests == 5 {
+					n++
+				}
+			}
+		}
+		return n == len(translatedProviders)
+	}
+	rep := e.usageOf("group_by=model", fiveEach)
 	for _, p := range translatedProviders {
 		found := false
 		for _, g := range rep.Groups {
