@@ -115,6 +115,9 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 // handler failed without a response.
 func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, err error, rec *keystore.UsageRecord) int {
 	status := mw.status
+	// complete: the answer's usage arrived, which comes last. A client that
+	// closes its connection after that (as SDKs do) cut nothing short.
+	complete := false
 	if mw.meter != nil {
 		u, ok, writeErr := mw.meter.finish()
 		if !ok {
@@ -126,9 +129,10 @@ func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, e
 		if writeErr != nil {
 			return 499
 		}
+		complete = ok
 	}
 	switch {
-	case r.Context().Err() != nil:
+	case r.Context().Err() != nil && !complete:
 		return 499
 	case !returned:
 		return http.StatusBadGateway

@@ -80,8 +80,10 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 		u = x.estimate(meter.deltas())
 	}
 	x.rec.PromptTokens, x.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	// A client that closes its connection after the whole answer (as SDKs
+	// do) has not cut anything short: only a failed copy is examined.
 	switch {
-	case x.r.Context().Err() != nil || writeErr != nil:
+	case writeErr != nil || (copyErr != nil && x.r.Context().Err() != nil):
 		x.rec.Status = statusClientClosed
 	case copyErr != nil:
 		x.rec.Status = http.StatusBadGateway
@@ -156,7 +158,7 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 	x.rec.Status = http.StatusOK
 	var deltas int64
 	var u *providers.Usage
-	failed := false
+	failed, complete := false, false
 	for {
 		ev, err := stream.Next()
 		if errors.Is(err, io.EOF) {
@@ -164,6 +166,7 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 				_ = enc.End()
 				_ = flush()
 			}
+			complete = true
 			break
 		}
 		if err != nil {
@@ -203,7 +206,7 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 		e := x.estimate(deltas)
 		x.rec.PromptTokens, x.rec.CompletionTokens = e.PromptTokens, e.CompletionTokens
 	}
-	if x.r.Context().Err() != nil {
+	if !complete && x.r.Context().Err() != nil {
 		x.rec.Status = statusClientClosed
 	}
 }
