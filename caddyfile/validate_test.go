@@ -138,3 +138,28 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryProviderTypeProvisions validates the golden config that holds a
+// provider of every type: each module must provision from what the
+// Caddyfile produced (placeholders expanded from the environment).
+func TestEveryProviderTypeProvisions(t *testing.T) {
+	isolateDataDir(t)
+	for _, v := range []string{"OPENAI_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+		"GEMINI_API_KEY", "COHERE_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		t.Setenv(v, "test-"+strings.ToLower(v))
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "adapt", "every_provider_type.caddytest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caddyfileText, _, _ := strings.Cut(string(raw), separator)
+	caddyfileText = strings.TrimRight(caddyfileText, "\n") + "\n"
+	if err := validate(t, caddyfileText); err != nil {
+		t.Fatalf("a provider type does not provision from its Caddyfile block: %v", err)
+	}
+	// Without the AWS credentials, Bedrock must refuse to start.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	if err := validate(t, caddyfileText); err == nil || !strings.Contains(err.Error(), "bedrock") {
+		t.Fatalf("bedrock without credentials: %v", err)
+	}
+}
