@@ -47,6 +47,21 @@ var translatedProviders = []struct {
 			secret_access_key ` + providerKey + `
 		}
 		model nova-test bed us.amazon.nova-pro-v1:0`, "nova-test", ""},
+	// OpenAI-format hosts that are translated (Mistral: strict fields,
+	// 9-character tool-call ids) or reached at their own URLs (Azure).
+	{"mistral", `provider mis mistral {
+			base_url http://MOCKHOST/v1
+			api_key ` + providerKey + `
+		}
+		model mistral-test mis mistral-large-latest
+		model mistral-embed mis mistral-embed`, "mistral-test", "mistral-embed"},
+	{"azure", `provider az azure {
+			base_url http://MOCKHOST
+			api_key ` + providerKey + `
+			api_version 2024-10-21
+		}
+		model azure-test az my-gpt4o-deployment
+		model azure-embed az my-embedding-deployment`, "azure-test", "azure-embed"},
 }
 
 func (e *env) loadTranslated() {
