@@ -1,6 +1,9 @@
 package providers
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -139,4 +142,44 @@ func (u *Upstream) UnmarshalBlock(d *caddyfile.Dispenser, extra func(d *caddyfil
 		}
 	}
 	return nil
+}
+
+// Accept values for Post.
+const (
+	AcceptJSON        = "application/json"
+	AcceptEventStream = "text/event-stream"
+)
+
+// Post sends a JSON body to url with the configured extra headers,
+// Content-Type and accept; auth then sets the credential (last, so that a
+// configured header cannot replace it). A 2xx response is returned open for
+// the caller to read and close; any other answer is read, closed, and
+// classified by readError (nil: ReadError).
+func (u *Upstream) Post(ctx context.Context, url string, body []byte, accept string,
+	auth func(*http.Request), readError func(*http.Response) *Error) (*http.Response, error) {
+	if u.Client == nil {
+		return nil, errors.New("provider used before Provision")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	u.SetHeaders(req.Header)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	if auth != nil {
+		auth(req)
+	}
+	resp, err := Do(u.Client, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		if readError == nil {
+			readError = ReadError
+		}
+		return nil, readError(resp)
+	}
+	return resp, nil
 }

@@ -5,7 +5,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,30 +105,16 @@ func (p *Anthropic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // returns the response when it is a 2xx; any other answer becomes an
 // *providers.Error.
 func (p *Anthropic) post(ctx context.Context, path string, body []byte, stream bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	p.SetHeaders(req.Header)
-	req.Header.Set("Content-Type", "application/json")
+	accept := providers.AcceptJSON
 	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
+		accept = providers.AcceptEventStream
 	}
-	req.Header.Set("anthropic-version", p.Version)
-	if p.Key != "" {
-		req.Header.Set("x-api-key", p.Key)
-	}
-	resp, err := providers.Do(p.Client, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, readError(resp)
-	}
-	return resp, nil
+	return p.Post(ctx, p.URL+path, body, accept, func(req *http.Request) {
+		req.Header.Set("anthropic-version", p.Version)
+		if p.Key != "" {
+			req.Header.Set("x-api-key", p.Key)
+		}
+	}, readError)
 }
 
 // readError classifies an error answer. Anthropic's body,

@@ -9,7 +9,6 @@
 package bedrock
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -183,32 +182,18 @@ func (p *Bedrock) post(ctx context.Context, modelID, op string, v any) (*http.Re
 	// The model id (it may hold ':' and, for ARNs, '/') is one path
 	// segment, encoded the way SigV4 encodes: see canonicalURI.
 	u := p.URL + "/model/" + uriEncode(modelID, false) + "/" + op
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	p.SetHeaders(req.Header)
-	req.Header.Set("Content-Type", "application/json")
+	accept := providers.AcceptJSON
 	if op == "converse-stream" {
-		req.Header.Set("Accept", "application/vnd.amazon.eventstream")
-	} else {
-		req.Header.Set("Accept", "application/json")
+		accept = "application/vnd.amazon.eventstream"
 	}
-	if p.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+p.Key)
-	} else {
+	return p.Post(ctx, u, body, accept, func(req *http.Request) {
+		if p.Key != "" {
+			req.Header.Set("Authorization", "Bearer "+p.Key)
+			return
+		}
 		sum := sha256.Sum256(body)
 		signV4(req, hex.EncodeToString(sum[:]), p.creds, p.region, Service, now())
-	}
-	resp, err := providers.Do(p.Client, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, readError(resp)
-	}
-	return resp, nil
+	}, readError)
 }
 
 // readError classifies a Bedrock error answer: a JSON body with "message"

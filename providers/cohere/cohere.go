@@ -4,7 +4,6 @@
 package cohere
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -128,29 +127,15 @@ func (p *Cohere) post(ctx context.Context, path string, v any, stream bool) (*ht
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+path, bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	p.SetHeaders(req.Header)
-	req.Header.Set("Content-Type", "application/json")
+	accept := providers.AcceptJSON
 	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
+		accept = providers.AcceptEventStream
 	}
-	if p.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+p.Key)
-	}
-	resp, err := providers.Do(p.Client, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, readError(resp)
-	}
-	return resp, nil
+	return p.Post(ctx, p.URL+path, b, accept, func(req *http.Request) {
+		if p.Key != "" {
+			req.Header.Set("Authorization", "Bearer "+p.Key)
+		}
+	}, readError)
 }
 
 // readError classifies a Cohere error answer ({"message": "..."}) with the

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -152,33 +151,15 @@ func (p *Gemini) post(ctx context.Context, model, method, query string, body []b
 	if query != "" {
 		u += "?" + query
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	p.SetHeaders(hreq.Header)
-	hreq.Header.Set("Content-Type", "application/json")
+	accept := providers.AcceptJSON
 	if stream {
-		hreq.Header.Set("Accept", "text/event-stream")
-	} else {
-		hreq.Header.Set("Accept", "application/json")
+		accept = providers.AcceptEventStream
 	}
-	if p.Key != "" {
-		// Set last so that a configured header cannot replace the key.
-		hreq.Header.Set("x-goog-api-key", p.Key)
-	}
-	if p.Client == nil {
-		return nil, errors.New("gemini: provider used before Provision")
-	}
-	resp, err := providers.Do(p.Client, hreq)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		return nil, readError(resp, p.Key)
-	}
-	return resp, nil
+	return p.Post(ctx, u, body, accept, func(req *http.Request) {
+		if p.Key != "" {
+			req.Header.Set("x-goog-api-key", p.Key)
+		}
+	}, func(resp *http.Response) *providers.Error { return readError(resp, p.Key) })
 }
 
 // marshal encodes a wire value without escaping <, > and & (Gemini does

@@ -182,10 +182,15 @@ func (c *Config) setHeaders(h http.Header, stream bool) {
 	c.SetHeaders(h)
 	h.Set("Content-Type", "application/json")
 	if stream {
-		h.Set("Accept", "text/event-stream")
+		h.Set("Accept", providers.AcceptEventStream)
 	} else {
-		h.Set("Accept", "application/json")
+		h.Set("Accept", providers.AcceptJSON)
 	}
+	c.setAuth(h)
+}
+
+// setAuth sets the upstream credential.
+func (c *Config) setAuth(h http.Header) {
 	switch {
 	case c.auth != nil:
 		c.auth(h)
@@ -197,20 +202,11 @@ func (c *Config) setHeaders(h http.Header, stream bool) {
 // post sends a JSON body and returns the response, or the upstream's
 // error as a *providers.Error.
 func (c *Config) post(ctx context.Context, path, model string, body []byte, stream bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.urlFor(path, model), bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	accept := providers.AcceptJSON
+	if stream {
+		accept = providers.AcceptEventStream
 	}
-	c.setHeaders(req.Header, stream)
-	resp, err := providers.Do(c.Client, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		return nil, providers.ReadError(resp)
-	}
-	return resp, nil
+	return c.Post(ctx, c.urlFor(path, model), body, accept, func(req *http.Request) { c.setAuth(req.Header) }, nil)
 }
 
 // maxResponse bounds a non-streamed upstream answer.
