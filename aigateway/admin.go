@@ -28,7 +28,12 @@ func init() {
 //	PATCH  /ai_gateway/keys/{id}         change name, models, expiry, metadata
 //	DELETE /ai_gateway/keys/{id}         revoke at once (the record stays)
 //	POST   /ai_gateway/keys/{id}/rotate  {"grace":"24h"}: a new key; the old one works until the grace ends
-//	GET    /ai_gateway/usage?key_id=&from=&to=&group_by=model|key|day
+//	GET    /ai_gateway/usage?key_id=&team_id=&from=&to=&group_by=model|key|team|day
+//	POST   /ai_gateway/teams, GET /ai_gateway/teams[/{id}], PATCH and DELETE /ai_gateway/teams/{id}
+//	GET    /ai_gateway/audit?since=&limit=    the hash-chained audit trail
+//	GET    /ai_gateway/audit/verify           the first broken link, if any
+//	GET    /ai_gateway/audit/head             the chain head, to anchor outside the store
+//	GET    /ai_gateway/backup                 an online backup (Badger's format)
 //
 // Caddy mounts every admin.api module without configuration.
 type AdminAPI struct {
@@ -55,6 +60,11 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/ai_gateway/keys", Handler: caddy.AdminHandlerFunc(a.handleKeys)},
 		{Pattern: "/ai_gateway/keys/", Handler: caddy.AdminHandlerFunc(a.handleKey)},
 		{Pattern: "/ai_gateway/usage", Handler: caddy.AdminHandlerFunc(a.handleUsage)},
+		{Pattern: "/ai_gateway/teams", Handler: caddy.AdminHandlerFunc(a.handleTeams)},
+		{Pattern: "/ai_gateway/teams/", Handler: caddy.AdminHandlerFunc(a.handleTeam)},
+		{Pattern: "/ai_gateway/audit", Handler: caddy.AdminHandlerFunc(a.handleAudit)},
+		{Pattern: "/ai_gateway/audit/", Handler: caddy.AdminHandlerFunc(a.handleAudit)},
+		{Pattern: "/ai_gateway/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
 	}
 }
 

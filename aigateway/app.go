@@ -14,8 +14,10 @@ import (
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway/governor"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
@@ -45,6 +47,9 @@ type App struct {
 
 	providers map[string]providers.Provider
 	images    *imageFetcher
+	prices    *governor.PriceTable
+	events    *caddyevents.App
+	ctx       caddy.Context
 	models    map[string]route
 	modelList []string
 	logger    *zap.Logger
@@ -73,6 +78,9 @@ type Model struct {
 	Provider string `json:"provider"`
 	// UpstreamModel is the model name sent to the provider. Default: Name.
 	UpstreamModel string `json:"upstream_model,omitempty"`
+	// Price overrides the built-in price table for this model (USD per
+	// million tokens).
+	Price *governor.Price `json:"price,omitempty"`
 }
 
 // route is where a public model name goes.
@@ -102,7 +110,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Store.Type != "" && a.Store.Type != "badger" {
 		return fmt.Errorf("store type %q: only \"badger\" is supported", a.Store.Type)
 	}
+	a.ctx = ctx
 	a.images = newImageFetcher(a.ImageFetch)
+	a.events = eventsApp(ctx)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
+	startJanitor()
 	a.providers = make(map[string]providers.Provider, len(a.ProvidersRaw))
 	if len(a.ProvidersRaw) > 0 {
 		mods, err := ctx.LoadModule(a, "ProvidersRaw")
@@ -118,6 +132,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 	a.models = make(map[string]route, len(a.Models))
+	overrides := make(map[string]governor.Price)
 	for _, m := range a.Models {
 		if m.Name == "" {
 			return errors.New("a model needs a name")
@@ -135,7 +150,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.models[m.Name] = route{providerName: m.Provider, provider: p, upstreamModel: up}
 		a.modelList = append(a.modelList, m.Name)
+		if m.Price != nil {
+			overrides[m.Name] = *m.Price
+			overrides[up] = *m.Price
+		}
 	}
+	a.prices = governor.DefaultPrices().With(overrides)
 	sort.Strings(a.modelList)
 	return nil
 }

@@ -3,10 +3,14 @@ package aigateway
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
@@ -55,6 +59,7 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 	}
 	key, aerr := authenticate(r.Context(), store, r.Header)
 	if aerr != nil {
+		a.authFailed(r, key)
 		writeError(w, d, aerr)
 		return keystore.Key{}, false
 	}
@@ -62,8 +67,47 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 	return key, true
 }
 
+// failuresPerMinute is how many failed authentications one address may
+// make in a minute before the audit trail records it.
+const failuresPerMinute = 10
+
+var repeatedFailuresAudited sync.Map // address -> time of the last audit entry
+
+// authFailed records a failed authentication: the metric and event, an
+// audit entry when a revoked or expired key was used, and one when an
+// address keeps failing.
+func (a *App) authFailed(r *http.Request, key keystore.Key) {
+	remote := remoteIP(r)
+	a.rejected(r.Context(), "invalid_api_key", "", "")
+	if key.ID != "" { // a real key, revoked or expired
+		a.audit(r.Context(), keystore.AuditEntry{Action: "auth." + key.StatusAt(time.Now()) + "_key", Target: key.ID, Remote: remote})
+	}
+	if d := limiter.Allow("authfail:"+remote, failuresPerMinute, 1); !d.Allowed {
+		now := time.Now()
+		if last, ok := repeatedFailuresAudited.Load(remote); !ok || now.Sub(last.(time.Time)) > time.Minute {
+			repeatedFailuresAudited.Store(remote, now)
+			a.audit(r.Context(), keystore.AuditEntry{Action: "auth.repeated_failures", Remote: remote,
+				Details: map[string]string{"threshold": strconv.Itoa(failuresPerMinute) + "/min"}})
+		}
+	}
+}
+
+// remoteIP is the client's address as Caddy resolved it (trusted proxies
+// considered), else the connection's.
+func remoteIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 // authenticate checks the request's key against the store and returns the
-// key record. The returned error is always a client-facing *providers.Error whose
+// key record (also for a revoked or expired key, so that its use can be
+// audited). The returned error is always a client-facing *providers.Error whose
 // message never echoes the presented key.
 func authenticate(ctx context.Context, store keystore.Store, h http.Header) (keystore.Key, *providers.Error) {
 	presented := presentedKey(h)
@@ -74,14 +118,14 @@ func authenticate(ctx context.Context, store keystore.Store, h http.Header) (key
 	switch {
 	case err == nil:
 		return key, nil
+	case errors.Is(err, keystore.ErrRevoked):
+		return key, errInvalidKey("this API key has been revoked")
+	case errors.Is(err, keystore.ErrExpired):
+		return key, errInvalidKey("this API key has expired")
 	case errors.Is(err, keystore.ErrMalformedKey), errors.Is(err, keystore.ErrBadChecksum):
 		return keystore.Key{}, errInvalidKey("invalid API key: not a key issued by this gateway (check for a typo)")
 	case errors.Is(err, keystore.ErrNotFound):
 		return keystore.Key{}, errInvalidKey("invalid API key")
-	case errors.Is(err, keystore.ErrRevoked):
-		return keystore.Key{}, errInvalidKey("this API key has been revoked")
-	case errors.Is(err, keystore.ErrExpired):
-		return keystore.Key{}, errInvalidKey("this API key has expired")
 	default:
 		return keystore.Key{}, errStoreUnavailable()
 	}

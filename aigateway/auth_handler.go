@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )
 
@@ -68,6 +69,7 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	// allow-list and ask a stream for usage so it can be metered.
 	var dropUsageChunk bool
 	var bodyLen int64
+	var ad *admission
 	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodGet {
 		body, aerr := readJSONBody(w, r, h.MaxRequestBody)
 		var in inboundRequest
@@ -85,9 +87,22 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 			writeError(w, openai.Inbound{}, errModelNotAllowed(in.Model))
 			return nil
 		}
-		if in.Stream && !in.includeUsage() {
-			if nb, err := rewriteBody(body, in.Model, in.Model, true); err == nil {
-				body, dropUsageChunk = nb, true
+		var perr *providers.Error
+		ad, perr = h.app.admit(r.Context(), w, key, rec.RequestID, in.Model, len(body), in.maxTokens())
+		if perr != nil {
+			rec.Status = perr.Status
+			writeError(w, openai.Inbound{}, perr)
+			return nil
+		}
+		rec.TeamID = ad.teamID
+		forceUsage := in.Stream && !in.includeUsage()
+		if forceUsage || ad.maxTokens > 0 {
+			capField := "max_tokens"
+			if in.MaxCompletionTokens != nil {
+				capField = "max_completion_tokens"
+			}
+			if nb, err := rewriteBody(body, in.Model, in.Model, forceUsage, ad.maxTokens, capField); err == nil {
+				body, dropUsageChunk = nb, forceUsage
 			}
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -99,11 +114,14 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 
 	mw := &meteredWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, dropUsageChunk: dropUsageChunk}
 	returned := false
+	proxyStart := time.Now()
 	defer func() {
 		// Runs also when next panics: reverse_proxy aborts a stream cut
 		// short with panic(http.ErrAbortHandler), and that request must be
 		// metered too. The panic goes on after this.
 		rec.Status = mw.result(r, bodyLen, returned, err, &rec)
+		rec.CostMicros = ad.settle(r.Context(), usage{PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens})
+		observe(&rec, time.Since(proxyStart))
 	}()
 	err = next.ServeHTTP(mw, r)
 	returned = true

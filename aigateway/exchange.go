@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -23,6 +24,10 @@ type exchange struct {
 	target  route
 	rec     *keystore.UsageRecord
 	bodyLen int64
+	// capTokens is the key's completion cap to apply, 0 for none.
+	capTokens int64
+	// upstream is how long the provider took, for the latency metric.
+	upstream time.Duration
 }
 
 // passthrough sends the client's OpenAI-format body to an OpenAI-format
@@ -32,12 +37,18 @@ func (x *exchange) passthrough(pt providers.Passthrough, op providers.Operation,
 	// A stream is metered from its final usage chunk; ask for it even when
 	// the client did not, and keep it from the client then.
 	forceUsage := op == providers.OpChatCompletions && in.Stream && !in.includeUsage()
-	upBody, err := rewriteBody(body, in.Model, x.target.upstreamModel, forceUsage)
+	capField := "max_tokens"
+	if in.MaxCompletionTokens != nil {
+		capField = "max_completion_tokens"
+	}
+	upBody, err := rewriteBody(body, in.Model, x.target.upstreamModel, forceUsage, x.capTokens, capField)
 	if err != nil {
 		x.rec.Status = http.StatusBadRequest
 		writeError(x.w, x.dialect, errBadRequest("invalid_json", "", "the request body is not a JSON object"))
 		return
 	}
+	start := time.Now()
+	defer func() { x.upstream = time.Since(start) }()
 	resp, err := pt.Send(x.r.Context(), &providers.Call{Operation: op, Model: x.target.upstreamModel, Body: upBody, Stream: in.Stream, Header: forwardHeaders(x.r.Header)})
 	if err != nil {
 		x.fail(err)
@@ -115,6 +126,11 @@ func (x *exchange) chat(body []byte) {
 		return
 	}
 	req.Model = x.target.upstreamModel
+	if x.capTokens > 0 {
+		req.MaxTokens = &x.capTokens
+	}
+	start := time.Now()
+	defer func() { x.upstream = time.Since(start) }()
 	if ii, ok := x.target.provider.(providers.InlineImages); ok && ii.NeedsInlineImages() {
 		if perr := x.h.app.images.inline(x.r.Context(), req); perr != nil {
 			x.fail(perr)

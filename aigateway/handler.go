@@ -115,7 +115,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	target, _ := h.app.lookupModel(in.Model)
 	rec.Provider = target.providerName
-	x := &exchange{h: h, w: w, r: r, dialect: ep.dialect, target: target, rec: &rec, bodyLen: int64(len(body))}
+	ad, perr := h.app.admit(r.Context(), w, key, rec.RequestID, in.Model, len(body), in.maxTokens())
+	if perr != nil {
+		rec.Status = perr.Status
+		writeError(w, ep.dialect, perr)
+		return nil
+	}
+	rec.TeamID = ad.teamID
+	x := &exchange{h: h, w: w, r: r, dialect: ep.dialect, target: target, rec: &rec, bodyLen: int64(len(body)), capTokens: ad.maxTokens}
+	defer func() {
+		// Before the record is written (the deferred record runs after).
+		rec.CostMicros = ad.settle(r.Context(), usage{PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens})
+		observe(&rec, x.upstream)
+	}()
 
 	// Same dialect on both sides: pass the bytes through.
 	if pt, ok := target.provider.(providers.Passthrough); ok && pt.PassesThrough() && (ep.op == providers.OpChatCompletions || ep.op == providers.OpEmbeddings) {

@@ -131,12 +131,16 @@ func TestRewriteBody(t *testing.T) {
 		{"null stream_options", `{"model":"a","stream_options":null}`, "a", "a", true, `{"model":"a","stream_options":{"include_usage":true}}`},
 	}
 	for _, tt := range tests {
-		got, err := rewriteBody([]byte(tt.body), tt.current, tt.model, tt.force)
+		got, err := rewriteBody([]byte(tt.body), tt.current, tt.model, tt.force, 0, "")
 		if err != nil || string(got) != tt.want {
 			t.Errorf("%s: got %s, %v; want %s", tt.name, got, err, tt.want)
 		}
 	}
-	if _, err := rewriteBody([]byte(`{"model":"a","stream_options":5}`), "a", "a", true); err == nil {
+	capped, err := rewriteBody([]byte(`{"model":"a","max_tokens":9000,"x":1}`), "a", "a", false, 100, "max_tokens")
+	if err != nil || string(capped) != `{"max_tokens":100,"model":"a","x":1}` {
+		t.Errorf("cap: got %s, %v", capped, err)
+	}
+	if _, err := rewriteBody([]byte(`{"model":"a","stream_options":5}`), "a", "a", true, 0, ""); err == nil {
 		t.Error("a non-object stream_options was accepted")
 	}
 }

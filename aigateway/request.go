@@ -21,6 +21,19 @@ type inboundRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	MaxTokens           *int64 `json:"max_tokens"`
+	MaxCompletionTokens *int64 `json:"max_completion_tokens"`
+}
+
+// maxTokens is the completion bound the client asked for, 0 for none.
+func (r *inboundRequest) maxTokens() int64 {
+	switch {
+	case r.MaxCompletionTokens != nil:
+		return *r.MaxCompletionTokens
+	case r.MaxTokens != nil:
+		return *r.MaxTokens
+	}
+	return 0
 }
 
 func (r *inboundRequest) includeUsage() bool {
@@ -71,12 +84,13 @@ func parseInbound(body []byte) (inboundRequest, *providers.Error) {
 	return in, nil
 }
 
-// rewriteBody returns body with the model (now current) replaced by model and, when forceUsage is
+// rewriteBody returns body with the model (now current) replaced by model,
+// the completion bound set to capTokens under capField when capTokens > 0, and, when forceUsage is
 // set, stream_options.include_usage turned on, so the gateway can meter a
 // stream the client did not ask usage for. It returns body itself when
 // nothing changes.
-func rewriteBody(body []byte, current, model string, forceUsage bool) ([]byte, error) {
-	if !forceUsage && current == model {
+func rewriteBody(body []byte, current, model string, forceUsage bool, capTokens int64, capField string) ([]byte, error) {
+	if !forceUsage && current == model && capTokens <= 0 {
 		return body, nil
 	}
 	var fields map[string]json.RawMessage
@@ -85,6 +99,13 @@ func rewriteBody(body []byte, current, model string, forceUsage bool) ([]byte, e
 	}
 	m, _ := json.Marshal(model)
 	fields["model"] = m
+	if capTokens > 0 {
+		// The key's cap replaces the client's bound (or its absence), under
+		// the name the client used.
+		delete(fields, "max_tokens")
+		delete(fields, "max_completion_tokens")
+		fields[capField], _ = json.Marshal(capTokens)
+	}
 	if forceUsage {
 		var so map[string]json.RawMessage
 		if raw, ok := fields["stream_options"]; ok && string(raw) != "null" {

@@ -5,7 +5,9 @@ package caddyfile
 
 import (
 	"encoding/json"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,6 +18,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway/governor"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
@@ -51,7 +54,12 @@ func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //		provider <name> <type> {
 //			<provider options>
 //		}
-//		model <public-name> <provider-name> [<upstream-model-name>]
+//		model <public-name> <provider-name> [<upstream-model-name>] {
+//			input_price        <USD per 1M tokens>   # all optional: they override
+//			output_price       <USD per 1M tokens>   # the built-in price table
+//			cached_input_price <USD per 1M tokens>
+//			cache_write_price  <USD per 1M tokens>
+//		}
 //		image_fetch {
 //			max_size <size>            # default 20MiB
 //			timeout  <duration>        # default 10s
@@ -119,10 +127,13 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			if len(args) == 3 {
 				m.UpstreamModel = args[2]
 			}
-			if d.NextBlock(1) {
-				return nil, d.Errf("model %s: unexpected block", m.Name)
+			tok := d.Token() // errors about the model name this line
+			for d.NextBlock(1) {
+				if err := parseModelOption(d, &m); err != nil {
+					return nil, err
+				}
 			}
-			models = append(models, modelLine{model: m, tok: d.Token()})
+			models = append(models, modelLine{model: m, tok: tok})
 		case "image_fetch":
 			fetch, err := parseImageFetch(d)
 			if err != nil {
@@ -272,4 +283,36 @@ func parseImageFetch(d *caddyfile.Dispenser) (*aigateway.ImageFetch, error) {
 		}
 	}
 	return f, nil
+}
+
+// parseModelOption parses one line of a model's block: a price in USD per
+// million tokens.
+func parseModelOption(d *caddyfile.Dispenser, m *aigateway.Model) error {
+	if m.Price == nil {
+		m.Price = new(governor.Price)
+	}
+	name := d.Val()
+	var field *float64
+	switch name {
+	case "input_price":
+		field = &m.Price.InputPerM
+	case "output_price":
+		field = &m.Price.OutputPerM
+	case "cached_input_price":
+		field = &m.Price.CachedInputPerM
+	case "cache_write_price":
+		field = &m.Price.CacheWritePerM
+	default:
+		return d.Errf("unknown model option %q", name)
+	}
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	usd, err := strconv.ParseFloat(s, 64)
+	if err != nil || usd < 0 || math.IsInf(usd, 0) || math.IsNaN(usd) {
+		return d.Errf("%s %q: want USD per million tokens, a number >= 0", name, s)
+	}
+	*field = usd
+	return nil
 }

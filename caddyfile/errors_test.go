@@ -339,7 +339,7 @@ func TestCaddyfileErrors(t *testing.T) {
 			line: 4,
 		},
 		{
-			name: "model with a block",
+			name: "model block with an unknown option",
 			in: `{
 	ai_gateway {
 		provider openai openai
@@ -348,7 +348,33 @@ func TestCaddyfileErrors(t *testing.T) {
 		}
 	}
 }`,
-			want: []string{"model gpt-4o: unexpected block"},
+			want: []string{`unknown model option "upstream"`},
+			line: 5,
+		},
+		{
+			name: "model price not a number",
+			in: `{
+	ai_gateway {
+		provider openai openai
+		model gpt-4o openai {
+			input_price cheap
+		}
+	}
+}`,
+			want: []string{`input_price "cheap": want USD per million tokens`},
+			line: 5,
+		},
+		{
+			name: "model price negative",
+			in: `{
+	ai_gateway {
+		provider openai openai
+		model gpt-4o openai {
+			output_price -1
+		}
+	}
+}`,
+			want: []string{`output_price "-1": want USD per million tokens`},
 			line: 5,
 		},
 

@@ -124,6 +124,19 @@ type BadgerStore struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// auditMu serializes audit appends and every audited admin change;
+	// auditHead is the newest entry, loaded at open and advanced only
+	// after a commit.
+	auditMu   sync.Mutex
+	auditHead AuditHead
+
+	// ledgerMu serializes every ledger mutation (see ledger.go). The row
+	// cache is write-through: it is updated only after Badger committed.
+	ledgerMu     sync.Mutex
+	ledgerRows   map[rowRef]*ledgerRow
+	reservations map[string]*storedReservation
+	orphans      int // released at open; see OrphansReleased
 }
 
 var _ Store = (*BadgerStore)(nil)
@@ -140,11 +153,11 @@ type storedKey struct {
 // error matching ErrLocked when the directory is already open elsewhere.
 // Badger is tuned for a small database: a few MB of memtables, no block
 // cache, no compression.
+//
+// Opening also loads the audit chain's head and releases every reservation
+// left open by a previous process (see OrphansReleased).
 func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
-	var bo badger.Options
-	if opts.InMemory {
-		bo = badger.DefaultOptions("").WithInMemory(true)
-	} else {
+	if !opts.InMemory {
 		if dir == "" {
 			return nil, fmt.Errorf("%w: empty store directory", ErrInvalid)
 		}
@@ -153,6 +166,54 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
 		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	db, err := badger.Open(badgerOptions(dir, opts))
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, &lockedError{dir: dir, cause: err}
+		}
+		return nil, fmt.Errorf("keystore: opening badger store at %s: %w", dir, err)
+	}
+	s := &BadgerStore{
+		db:           db,
+		log:          log,
+		inMemory:     opts.InMemory,
+		sync:         opts.SyncWrites,
+		now:          time.Now,
+		cache:        make(map[[32]byte]*Key),
+		usageCh:      make(chan usageMsg, usageQueueSize),
+		writerDone:   make(chan struct{}),
+		ledgerRows:   make(map[rowRef]*ledgerRow),
+		reservations: make(map[string]*storedReservation),
+	}
+	if err := s.loadAuditHead(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("keystore: loading audit head: %w", err)
+	}
+	if s.orphans, err = s.releaseOrphans(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.runUsageWriter()
+	if !opts.InMemory {
+		s.gcStop = make(chan struct{})
+		s.gcDone = make(chan struct{})
+		go s.runGC(gcInterval)
+	}
+	return s, nil
+}
+
+// badgerOptions returns the Badger options for a store in dir, tuned for a
+// small database: a few MB of memtables, no block cache, no compression.
+func badgerOptions(dir string, opts BadgerOptions) badger.Options {
+	var bo badger.Options
+	if opts.InMemory {
+		bo = badger.DefaultOptions("").WithInMemory(true)
+	} else {
 		bo = badger.DefaultOptions(dir)
 	}
 	bo = bo.
@@ -174,32 +235,7 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 	}
 	// A no-op adapter rather than a nil Logger: not every Badger code path
 	// checks for nil.
-	bo = bo.WithLogger(badgerLogger{log.Named("badger").Sugar()})
-
-	db, err := badger.Open(bo)
-	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, &lockedError{dir: dir, cause: err}
-		}
-		return nil, fmt.Errorf("keystore: opening badger store at %s: %w", dir, err)
-	}
-	s := &BadgerStore{
-		db:         db,
-		log:        log,
-		inMemory:   opts.InMemory,
-		sync:       opts.SyncWrites,
-		now:        time.Now,
-		cache:      make(map[[32]byte]*Key),
-		usageCh:    make(chan usageMsg, usageQueueSize),
-		writerDone: make(chan struct{}),
-	}
-	go s.runUsageWriter()
-	if !opts.InMemory {
-		s.gcStop = make(chan struct{})
-		s.gcDone = make(chan struct{})
-		go s.runGC(gcInterval)
-	}
-	return s, nil
+	return bo.WithLogger(badgerLogger{log.Named("badger").Sugar()})
 }
 
 // badgerLogger passes Badger's warnings and errors to zap and drops its
@@ -426,6 +462,16 @@ func newKeyMaterial() (plaintext string, hash [32]byte, id string, err error) {
 	return plaintext, HashKey(plaintext), id, nil
 }
 
+// keyDetails is what key.create records about a key: ids and the name,
+// never key material.
+func keyDetails(k *Key) map[string]string {
+	d := map[string]string{"name": k.Name}
+	if k.Team != "" {
+		d["team"] = k.Team
+	}
+	return d
+}
+
 // insertNew writes a new key record and its hash index, refusing to
 // overwrite either (an ID or hash collision would be a generator bug).
 func insertNew(txn *badger.Txn, sk *storedKey, h [32]byte) error {
@@ -443,7 +489,10 @@ func insertNew(txn *badger.Txn, sk *storedKey, h [32]byte) error {
 }
 
 // CreateKey stores a new key from spec and returns its record and the
-// plaintext, which is never available again.
+// plaintext, which is never available again. spec.Team must name an
+// existing team (else ErrInvalid) and spec.Limits must pass ValidateLimits.
+// A key.create audit entry (target: the key id; details: name, team) is
+// committed in the same transaction.
 func (s *BadgerStore) CreateKey(ctx context.Context, spec KeySpec) (Key, string, error) {
 	now := s.timeNow()
 	if err := validateName(spec.Name); err != nil {
@@ -457,6 +506,9 @@ func (s *BadgerStore) CreateKey(ctx context.Context, spec KeySpec) (Key, string,
 	}
 	if spec.ExpiresAt != nil && !spec.ExpiresAt.After(now) {
 		return Key{}, "", fmt.Errorf("%w: expires_at is not in the future", ErrInvalid)
+	}
+	if err := ValidateLimits(spec.Limits); err != nil {
+		return Key{}, "", err
 	}
 	plaintext, h, id, err := newKeyMaterial()
 	if err != nil {
@@ -474,11 +526,25 @@ func (s *BadgerStore) CreateKey(ctx context.Context, spec KeySpec) (Key, string,
 			CreatedAt: now,
 			UpdatedAt: now,
 			ExpiresAt: utcPtr(spec.ExpiresAt),
+			Team:      spec.Team,
+			Limits:    spec.Limits,
 		},
 		Hash:    hex.EncodeToString(h[:]),
 		HashAlg: hashAlgSHA256,
 	}
-	if err := s.update(ctx, func(txn *badger.Txn) error { return insertNew(txn, &sk, h) }); err != nil {
+	_, err = s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
+		if err := requireTeam(txn, sk.Team); err != nil {
+			return nil, err
+		}
+		if err := insertNew(txn, &sk, h); err != nil {
+			return nil, err
+		}
+		if err := setKeyTeam(txn, sk.ID, "", sk.Team); err != nil {
+			return nil, err
+		}
+		return &AuditEntry{Action: AuditKeyCreate, Target: sk.ID, Time: now, Details: keyDetails(&sk.Key)}, nil
+	})
+	if err != nil {
 		return Key{}, "", err
 	}
 	return sk.Key, plaintext, nil
@@ -530,7 +596,10 @@ func (s *BadgerStore) ListKeys(ctx context.Context) ([]Key, error) {
 
 // UpdateKey applies patch to the key. An expiry in the past is accepted here
 // (it is a way to stop a key now); setting ExpiresAt together with
-// ClearExpiry is ErrInvalid. The auth cache is updated before it returns.
+// ClearExpiry is ErrInvalid. A new Team must exist ("" leaves any team);
+// Limits must pass ValidateLimits. A key.update audit entry (details: the
+// changed fields, and the old and new team when it changed) is committed in
+// the same transaction. The auth cache is updated before it returns.
 func (s *BadgerStore) UpdateKey(ctx context.Context, id string, patch KeyPatch) (Key, error) {
 	if patch.ClearExpiry && patch.ExpiresAt != nil {
 		return Key{}, fmt.Errorf("%w: expires_at and clear_expiry both set", ErrInvalid)
@@ -550,29 +619,63 @@ func (s *BadgerStore) UpdateKey(ctx context.Context, id string, patch KeyPatch) 
 			return Key{}, err
 		}
 	}
+	if patch.Limits != nil {
+		if err := ValidateLimits(*patch.Limits); err != nil {
+			return Key{}, err
+		}
+	}
 	now := s.timeNow()
 	var sk storedKey
-	err := s.update(ctx, func(txn *badger.Txn) error {
+	_, err := s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
 		var err error
 		if sk, err = getStored(txn, id); err != nil {
-			return err
+			return nil, err
 		}
+		var fields []string
+		details := map[string]string{}
 		if patch.Name != nil {
 			sk.Name = *patch.Name
+			fields = append(fields, "name")
 		}
 		if patch.Models != nil {
 			sk.Models = cloneModels(*patch.Models)
+			fields = append(fields, "models")
 		}
 		if patch.Metadata != nil {
 			sk.Metadata = cloneMetadata(*patch.Metadata)
+			fields = append(fields, "metadata")
 		}
 		if patch.ClearExpiry {
 			sk.ExpiresAt = nil
+			fields = append(fields, "expires_at")
 		} else if patch.ExpiresAt != nil {
 			sk.ExpiresAt = utcPtr(patch.ExpiresAt)
+			fields = append(fields, "expires_at")
+			details["expires_at"] = sk.ExpiresAt.Format(time.RFC3339)
+		}
+		if patch.Team != nil {
+			if err := requireTeam(txn, *patch.Team); err != nil {
+				return nil, err
+			}
+			if err := setKeyTeam(txn, sk.ID, sk.Team, *patch.Team); err != nil {
+				return nil, err
+			}
+			if sk.Team != *patch.Team {
+				details["old_team"], details["team"] = sk.Team, *patch.Team
+			}
+			sk.Team = *patch.Team
+			fields = append(fields, "team")
+		}
+		if patch.Limits != nil {
+			sk.Limits = *patch.Limits
+			fields = append(fields, "limits")
 		}
 		sk.UpdatedAt = now
-		return putStored(txn, &sk)
+		if err := putStored(txn, &sk); err != nil {
+			return nil, err
+		}
+		details["fields"] = strings.Join(fields, ",")
+		return &AuditEntry{Action: AuditKeyUpdate, Target: sk.ID, Time: now, Details: details}, nil
 	})
 	if err != nil {
 		return Key{}, err
@@ -581,23 +684,27 @@ func (s *BadgerStore) UpdateKey(ctx context.Context, id string, patch KeyPatch) 
 	return sk.Key, nil
 }
 
-// RevokeKey marks the key revoked, effective on the very next Authenticate.
-// Revoking a revoked key changes nothing and returns its record.
+// RevokeKey marks the key revoked, effective on the very next Authenticate,
+// and commits a key.revoke audit entry with it. Revoking a revoked key
+// changes nothing (and appends no entry) and returns its record.
 func (s *BadgerStore) RevokeKey(ctx context.Context, id string) (Key, error) {
 	now := s.timeNow()
 	var sk storedKey
-	err := s.update(ctx, func(txn *badger.Txn) error {
+	_, err := s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
 		var err error
 		if sk, err = getStored(txn, id); err != nil {
-			return err
+			return nil, err
 		}
 		if sk.Status == StatusRevoked {
-			return nil
+			return nil, nil
 		}
 		sk.Status = StatusRevoked
 		sk.RevokedAt = &now
 		sk.UpdatedAt = now
-		return putStored(txn, &sk)
+		if err := putStored(txn, &sk); err != nil {
+			return nil, err
+		}
+		return &AuditEntry{Action: AuditKeyRevoke, Target: sk.ID, Time: now}, nil
 	})
 	if err != nil {
 		return Key{}, err
@@ -606,9 +713,11 @@ func (s *BadgerStore) RevokeKey(ctx context.Context, id string) (Key, error) {
 	return sk.Key, nil
 }
 
-// RotateKey creates a key with the old key's name, models and metadata (no
-// expiry: set one with UpdateKey if needed) and makes the old key expire at
-// the earlier of its current expiry and now+grace. A revoked key cannot be
+// RotateKey creates a key with the old key's name, models, metadata, team
+// and limits (no expiry: set one with UpdateKey if needed) and makes the old
+// key expire at the earlier of its current expiry and now+grace. A
+// key.rotate audit entry (target: the old id; details: new_id, grace) is
+// committed in the same transaction. A revoked key cannot be
 // rotated (ErrRevoked); a negative grace is ErrInvalid. Rotating a key twice
 // is allowed: RotatedTo then names the newest successor.
 func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Duration) (Key, string, Key, error) {
@@ -621,13 +730,13 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 		return Key{}, "", Key{}, err
 	}
 	var oldSK, newSK storedKey
-	err = s.update(ctx, func(txn *badger.Txn) error {
+	_, err = s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
 		var err error
 		if oldSK, err = getStored(txn, id); err != nil {
-			return err
+			return nil, err
 		}
 		if oldSK.Status == StatusRevoked {
-			return ErrRevoked
+			return nil, ErrRevoked
 		}
 		newSK = storedKey{
 			Key: Key{
@@ -641,6 +750,8 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 				CreatedAt:   now,
 				UpdatedAt:   now,
 				RotatedFrom: oldSK.ID,
+				Team:        oldSK.Team,
+				Limits:      oldSK.Limits,
 			},
 			Hash:    hex.EncodeToString(h[:]),
 			HashAlg: hashAlgSHA256,
@@ -652,9 +763,18 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 		oldSK.RotatedTo = newID
 		oldSK.UpdatedAt = now
 		if err := putStored(txn, &oldSK); err != nil {
-			return err
+			return nil, err
 		}
-		return insertNew(txn, &newSK, h)
+		if err := insertNew(txn, &newSK, h); err != nil {
+			return nil, err
+		}
+		if err := setKeyTeam(txn, newSK.ID, "", newSK.Team); err != nil {
+			return nil, err
+		}
+		return &AuditEntry{Action: AuditKeyRotate, Target: oldSK.ID, Time: now, Details: map[string]string{
+			"new_id": newID,
+			"grace":  grace.String(),
+		}}, nil
 	})
 	if err != nil {
 		return Key{}, "", Key{}, err

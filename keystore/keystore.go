@@ -56,6 +56,11 @@ type Key struct {
 	RevokedAt   *time.Time        `json:"revoked_at,omitempty"`
 	RotatedFrom string            `json:"rotated_from,omitempty"` // id of the key this one replaced
 	RotatedTo   string            `json:"rotated_to,omitempty"`   // id of the key that replaced this one
+	// Team is the id of the team the key belongs to, "" for none. The
+	// team's limits apply to all its keys together, on top of Limits.
+	Team string `json:"team,omitempty"`
+	// Limits are the key's own limits; zero fields mean unlimited.
+	Limits Limits `json:"limits"`
 }
 
 // KeySpec holds the fields an admin sets when creating a key.
@@ -64,6 +69,10 @@ type KeySpec struct {
 	Models    []string          `json:"models,omitempty"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+	// Team must name an existing team, or be "" for none.
+	Team string `json:"team,omitempty"`
+	// Limits are validated by ValidateLimits.
+	Limits Limits `json:"limits"`
 }
 
 // KeyPatch holds the fields an admin may change on an existing key. A nil
@@ -74,6 +83,11 @@ type KeyPatch struct {
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
 	ClearExpiry bool               `json:"clear_expiry,omitempty"`
 	Metadata    *map[string]string `json:"metadata,omitempty"`
+	// Team moves the key to another existing team; "" removes it from its
+	// team.
+	Team *string `json:"team,omitempty"`
+	// Limits replaces the key's limits as a whole.
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // UsageRecord is written once per request that reached authentication.
@@ -90,15 +104,22 @@ type UsageRecord struct {
 	PromptTokens     int64         `json:"prompt_tokens"`
 	CompletionTokens int64         `json:"completion_tokens"`
 	Latency          time.Duration `json:"latency_ns"`
+	// TeamID is the key's team at request time, "" for none.
+	TeamID string `json:"team_id,omitempty"`
+	// CostMicros is the request's priced cost in micro-USD (1 USD =
+	// 1_000_000); negative values are recorded as 0.
+	CostMicros int64 `json:"cost_micros"`
 }
 
 // UsageQuery selects and groups usage records. From and To are truncated to
 // UTC days (From inclusive, To inclusive); zero values mean unbounded.
 type UsageQuery struct {
-	KeyID   string
+	KeyID string
+	// TeamID, when set, selects the records written with that team id.
+	TeamID  string
 	From    time.Time
 	To      time.Time
-	GroupBy string // "model", "key" or "day"
+	GroupBy string // "model", "key", "team" or "day"
 }
 
 // UsageGroup is one row of a usage report.
@@ -109,6 +130,9 @@ type UsageGroup struct {
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
 	TotalTokens      int64  `json:"total_tokens"`
+	// CostUSD is the summed CostMicros of the group divided by 1e6; the
+	// sum itself is exact (integer micro-USD).
+	CostUSD float64 `json:"cost_usd"`
 }
 
 // Store is what the gateway needs from a key store. The Badger

@@ -32,6 +32,9 @@ const (
 	GroupByKey = "key"
 	// GroupByDay groups by UTC day, formatted YYYY-MM-DD.
 	GroupByDay = "day"
+	// GroupByTeam groups by UsageRecord.TeamID ("" for keys without a
+	// team).
+	GroupByTeam = "team"
 )
 
 // usageMsg is one queue entry: a record, or (flush non-nil) a flush marker
@@ -41,12 +44,15 @@ type usageMsg struct {
 	flush chan error
 }
 
-// rollup is the per day, key and model counter set kept at u/d/...; it
-// carries its own dimensions so a model name containing '/' needs no parsing.
+// rollup is the per day, key, team and model counter set kept at u/d/...;
+// it carries its own dimensions so a model name containing '/' needs no
+// parsing.
 type rollup struct {
 	Day              string `json:"day"`
 	KeyID            string `json:"key_id"`
+	TeamID           string `json:"team_id,omitempty"`
 	Model            string `json:"model"`
+	CostMicros       int64  `json:"cost_micros,omitempty"`
 	Requests         int64  `json:"requests"`
 	Errors           int64  `json:"errors"`
 	PromptTokens     int64  `json:"prompt_tokens"`
@@ -58,13 +64,20 @@ func (r *rollup) add(o *rollup) {
 	r.Errors += o.Errors
 	r.PromptTokens += o.PromptTokens
 	r.CompletionTokens += o.CompletionTokens
+	r.CostMicros += o.CostMicros
 }
 
-// rollupKey builds u/d/<day>/<key id>/<model>. The key ID is path-escaped so
-// an odd ID cannot shift the model boundary; the model is last and may hold
-// '/'.
-func rollupKey(day, keyID, model string) string {
-	return prefixUsageDay + day + "/" + url.PathEscape(keyID) + "/" + model
+// rollupKey builds u/d/<day>/<key id>/<model>, or
+// u/d/<day>/<key id>|<team id>/<model> for a record with a team. The ids are
+// path-escaped, which escapes both '/' and '|', so an odd id cannot shift a
+// boundary and the team-less form (the layout before teams existed) cannot
+// collide with the team form; the model is last and may hold '/'.
+func rollupKey(day, keyID, teamID, model string) string {
+	seg := url.PathEscape(keyID)
+	if teamID != "" {
+		seg += "|" + url.PathEscape(teamID)
+	}
+	return prefixUsageDay + day + "/" + seg + "/" + model
 }
 
 func rawUsageKey(rec *UsageRecord) []byte {
@@ -94,6 +107,7 @@ func (s *BadgerStore) RecordUsage(ctx context.Context, rec UsageRecord) error {
 	}
 	rec.PromptTokens = max(rec.PromptTokens, 0)
 	rec.CompletionTokens = max(rec.CompletionTokens, 0)
+	rec.CostMicros = max(rec.CostMicros, 0)
 
 	s.sendMu.RLock()
 	defer s.sendMu.RUnlock()
@@ -217,10 +231,10 @@ func (s *BadgerStore) writeUsageBatch(batch []UsageRecord) error {
 		raws = append(raws, rawKV{rawUsageKey(rec), v})
 
 		day := rec.Time.Format(dayFormat)
-		rk := rollupKey(day, rec.KeyID, rec.Model)
+		rk := rollupKey(day, rec.KeyID, rec.TeamID, rec.Model)
 		d := deltas[rk]
 		if d == nil {
-			d = &rollup{Day: day, KeyID: rec.KeyID, Model: rec.Model}
+			d = &rollup{Day: day, KeyID: rec.KeyID, TeamID: rec.TeamID, Model: rec.Model}
 			deltas[rk] = d
 		}
 		d.Requests++
@@ -229,6 +243,7 @@ func (s *BadgerStore) writeUsageBatch(batch []UsageRecord) error {
 		}
 		d.PromptTokens += rec.PromptTokens
 		d.CompletionTokens += rec.CompletionTokens
+		d.CostMicros += rec.CostMicros
 	}
 
 	write := func(txn *badger.Txn) error {
@@ -276,19 +291,21 @@ func (s *BadgerStore) writeUsageBatch(batch []UsageRecord) error {
 	}
 }
 
-// QueryUsage sums usage rollups. KeyID, when set, selects one key; From and
-// To are truncated to UTC days and both inclusive; GroupBy is GroupByModel
-// (the default when empty), GroupByKey or GroupByDay, anything else is
-// ErrInvalid. Rows are sorted by Group. Raw records are not read, so the
+// QueryUsage sums usage rollups. KeyID and TeamID, when set, select one key
+// or one team (a record's team is the one it was written with); From and To
+// are truncated to UTC days and both inclusive; GroupBy is GroupByModel (the
+// default when empty), GroupByKey, GroupByTeam or GroupByDay, anything else
+// is ErrInvalid. Cost is summed in integer micro-USD and converted to
+// CostUSD once per row. Rows are sorted by Group. Raw records are not read, so the
 // cost depends on days×keys×models, not on request count.
 func (s *BadgerStore) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageGroup, error) {
 	group := q.GroupBy
 	switch group {
 	case "":
 		group = GroupByModel
-	case GroupByModel, GroupByKey, GroupByDay:
+	case GroupByModel, GroupByKey, GroupByTeam, GroupByDay:
 	default:
-		return nil, fmt.Errorf("%w: unknown group_by %q (want model, key or day)", ErrInvalid, q.GroupBy)
+		return nil, fmt.Errorf("%w: unknown group_by %q (want model, key, team or day)", ErrInvalid, q.GroupBy)
 	}
 	var fromDay, toDay string
 	if !q.From.IsZero() {
@@ -302,6 +319,7 @@ func (s *BadgerStore) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageGrou
 	}
 
 	sums := make(map[string]*UsageGroup)
+	costs := make(map[string]int64)
 	err := s.view(ctx, func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte(prefixUsageDay)
@@ -323,12 +341,17 @@ func (s *BadgerStore) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageGrou
 			if q.KeyID != "" && r.KeyID != q.KeyID {
 				continue
 			}
+			if q.TeamID != "" && r.TeamID != q.TeamID {
+				continue
+			}
 			var name string
 			switch group {
 			case GroupByModel:
 				name = r.Model
 			case GroupByKey:
 				name = r.KeyID
+			case GroupByTeam:
+				name = r.TeamID
 			case GroupByDay:
 				name = r.Day
 			}
@@ -341,6 +364,7 @@ func (s *BadgerStore) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageGrou
 			g.Errors += r.Errors
 			g.PromptTokens += r.PromptTokens
 			g.CompletionTokens += r.CompletionTokens
+			costs[name] += r.CostMicros
 		}
 		return nil
 	})
@@ -350,6 +374,7 @@ func (s *BadgerStore) QueryUsage(ctx context.Context, q UsageQuery) ([]UsageGrou
 	out := make([]UsageGroup, 0, len(sums))
 	for _, g := range sums {
 		g.TotalTokens = g.PromptTokens + g.CompletionTokens
+		g.CostUSD = float64(costs[g.Group]) / 1e6
 		out = append(out, *g)
 	}
 	slices.SortFunc(out, func(a, b UsageGroup) int { return strings.Compare(a.Group, b.Group) })

@@ -105,10 +105,56 @@ const (
 			"created_at":"2025-05-01T09:30:00Z","updated_at":"2025-06-01T12:00:00Z",
 			"expires_at":"2025-06-02T12:00:00Z","rotated_to":"k4"}}`
 	usageResp = `{"group_by":"model","groups":[
-		{"group":"gpt-4o","requests":1200,"errors":3,"prompt_tokens":1234567,"completion_tokens":89012,"total_tokens":1323579},
-		{"group":"claude-3-5-sonnet","requests":7,"errors":0,"prompt_tokens":700,"completion_tokens":300,"total_tokens":1000}],
-		"total":{"group":"total","requests":1207,"errors":3,"prompt_tokens":1235267,"completion_tokens":89312,"total_tokens":1324579}}`
+		{"group":"gpt-4o","requests":1200,"errors":3,"prompt_tokens":1234567,"completion_tokens":89012,"total_tokens":1323579,"cost_usd":6.54321},
+		{"group":"claude-3-5-sonnet","requests":7,"errors":0,"prompt_tokens":700,"completion_tokens":300,"total_tokens":1000,"cost_usd":0.00209}],
+		"total":{"group":"total","requests":1207,"errors":3,"prompt_tokens":1235267,"completion_tokens":89312,"total_tokens":1324579,"cost_usd":6.5453}}`
 )
+
+const (
+	keyGoverned = `{"id":"k5","name":"batch","prefix":"aigw_Bt5x","last4":"5555","status":"active","team":"team_ops",
+		"limits":{"rpm":60,"tpm":100000,"max_parallel":4,"max_tokens":4096,"token_quota":1000000,
+			"token_quota_period":"monthly","budget_usd":25,"budget_period":"weekly"},
+		"spend":{"period_start":"2025-05-26T00:00:00Z","spent_usd":1.23456,"reserved_usd":0.01,"tokens":123456},
+		"created_at":"2025-05-10T00:00:00Z","updated_at":"2025-05-11T00:00:00Z"}`
+	teamOps = `{"id":"team_ops","name":"Ops","limits":{"rpm":600,"tpm":1000000,"budget_usd":10,"budget_period":"monthly"},
+		"metadata":{"cc":"42"},"created_at":"2025-05-01T00:00:00Z","updated_at":"2025-05-02T00:00:00Z",
+		"spend":{"period_start":"2025-06-01T00:00:00Z","spent_usd":2.5,"reserved_usd":0.125,"tokens":5000}}`
+	teamBare = `{"id":"team_x","name":"Research","limits":{},"created_at":"2025-05-03T08:00:00Z","updated_at":"2025-05-03T08:00:00Z"}`
+
+	hash1 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	hash2 = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+	auditResp = `{"entries":[
+		{"seq":41,"time":"2025-06-01T10:00:00Z","action":"key.create","actor":"admin","target":"k5",
+			"remote":"127.0.0.1","details":{"name":"batch"},"prev_hash":"","hash":"` + hash1 + `"},
+		{"seq":42,"time":"2025-06-01T11:00:00Z","action":"auth.revoked_key","target":"k2",
+			"remote":"203.0.113.9","prev_hash":"` + hash1 + `","hash":"` + hash2 + `"},
+		{"seq":43,"time":"2025-06-01T11:30:00Z","action":"budget.exhausted","target":"team_ops",
+			"prev_hash":"` + hash2 + `","hash":"` + hash1 + `"}],
+		"head":{"seq":43,"hash":"` + hash1 + `","time":"2025-06-01T11:30:00Z"}}`
+	verifyOK     = `{"ok":true,"entries":43,"head":{"seq":43,"hash":"` + hash1 + `","time":"2025-06-01T11:30:00Z"}}`
+	verifyBroken = `{"ok":false,"entries":43,"broken_at":17,"reason":"hash mismatch: entry was edited",
+		"head":{"seq":43,"hash":"` + hash1 + `","time":"2025-06-01T11:30:00Z"}}`
+)
+
+// limitsJSON is a complete limits object, as the CLI sends it, with the
+// given fields (JSON object members) set on top of zero values.
+func limitsJSON(fields string) string {
+	m := map[string]any{}
+	for _, obj := range []string{
+		`{"rpm":0,"tpm":0,"max_parallel":0,"max_tokens":0,"token_quota":0,"token_quota_period":"","budget_usd":0,"budget_period":""}`,
+		"{" + fields + "}",
+	} {
+		if err := json.Unmarshal([]byte(obj), &m); err != nil {
+			panic(err)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
 func TestCommands(t *testing.T) {
 	tests := []struct {
@@ -139,6 +185,7 @@ func TestCommands(t *testing.T) {
 				"Prefix:  aigw_Zz9y…q1w2\n" +
 				"Status:  active\n" +
 				"Models:  *\n" +
+				"Limits:  none\n" +
 				"Created: 2025-06-01T12:00:00Z\n" +
 				"Updated: 2025-06-01T12:00:00Z\n" +
 				"Expires: never\n",
@@ -193,12 +240,13 @@ func TestCommands(t *testing.T) {
 		{
 			name:   "list table",
 			args:   []string{"keys", "list"},
-			status: http.StatusOK, resp: `{"keys":[` + keyActive + `,` + keyRevoked + `]}`,
+			status: http.StatusOK, resp: `{"keys":[` + keyActive + `,` + keyRevoked + `,` + keyGoverned + `]}`,
 			wantMethod: "GET", wantPath: "/ai_gateway/keys",
 			wantOut: "" +
-				"ID  NAME    PREFIX          STATUS   MODELS            EXPIRES           CREATED\n" +
-				"k1  ci-bot  aigw_7Gq2…wxyz  active   gpt-4o*,claude-*  2025-07-01 00:00  2025-05-01 09:30\n" +
-				"k2  -       aigw_AbCd…1234  revoked  *                 never             2025-04-01 00:00\n",
+				"ID  NAME    TEAM      PREFIX          STATUS   MODELS            EXPIRES           CREATED\n" +
+				"k1  ci-bot  -         aigw_7Gq2…wxyz  active   gpt-4o*,claude-*  2025-07-01 00:00  2025-05-01 09:30\n" +
+				"k2  -       -         aigw_AbCd…1234  revoked  *                 never             2025-04-01 00:00\n" +
+				"k5  batch   team_ops  aigw_Bt5x…5555  active   *                 never             2025-05-10 00:00\n",
 		},
 		{
 			name:   "list empty",
@@ -227,6 +275,7 @@ func TestCommands(t *testing.T) {
 				"Status:   active\n" +
 				"Models:   gpt-4o*,claude-*\n" +
 				"Metadata: env=prod, team=infra\n" +
+				"Limits:   none\n" +
 				"Created:  2025-05-01T09:30:00Z\n" +
 				"Updated:  2025-05-02T10:00:00Z\n" +
 				"Expires:  2025-07-01T00:00:00Z\n",
@@ -322,6 +371,7 @@ func TestCommands(t *testing.T) {
 				"Prefix:       aigw_NeW1…9876\n" +
 				"Status:       active\n" +
 				"Models:       *\n" +
+				"Limits:       none\n" +
 				"Created:      2025-06-01T12:00:00Z\n" +
 				"Updated:      2025-06-01T12:00:00Z\n" +
 				"Expires:      never\n" +
@@ -347,10 +397,10 @@ func TestCommands(t *testing.T) {
 			wantMethod: "GET", wantPath: "/ai_gateway/usage",
 			wantQuery: "from=2025-05-01&group_by=model&key_id=k1&to=2025-05-31",
 			wantOut: "" +
-				"MODEL              REQUESTS  ERRORS  PROMPT TOKENS  COMPLETION TOKENS  TOTAL TOKENS\n" +
-				"gpt-4o                1,200       3      1,234,567             89,012     1,323,579\n" +
-				"claude-3-5-sonnet         7       0            700                300         1,000\n" +
-				"TOTAL                 1,207       3      1,235,267             89,312     1,324,579\n",
+				"MODEL              REQUESTS  ERRORS  PROMPT TOKENS  COMPLETION TOKENS  TOTAL TOKENS     COST\n" +
+				"gpt-4o                1,200       3      1,234,567             89,012     1,323,579  $6.5432\n" +
+				"claude-3-5-sonnet         7       0            700                300         1,000  $0.0021\n" +
+				"TOTAL                 1,207       3      1,235,267             89,312     1,324,579  $6.5453\n",
 		},
 		{
 			name:   "usage without filters",
@@ -376,13 +426,344 @@ func TestCommands(t *testing.T) {
 			name:          "usage bad group",
 			args:          []string{"usage", "--group-by", "provider"},
 			wantNoRequest: true,
-			wantErr:       "Error: invalid --group-by \"provider\": want model, key or day\n",
+			wantErr:       "Error: invalid --group-by \"provider\": want model, key, team or day\n",
 		},
 		{
 			name:          "usage reversed range",
 			args:          []string{"usage", "--from", "2025-05-02", "--to", "2025-05-01"},
 			wantNoRequest: true,
 			wantErr:       "Error: --to 2025-05-01 is before --from 2025-05-02\n",
+		},
+		{
+			name:   "create with team and limits",
+			args:   []string{"keys", "create", "--team", "team_ops", "--rpm", "60", "--tpm", "100000", "--max-parallel", "4", "--max-tokens", "4096", "--token-quota", "1000000", "--quota-period", "Monthly", "--budget-usd", "25.5", "--budget-period", "weekly"},
+			status: http.StatusCreated, resp: createdResp,
+			wantMethod: "POST", wantPath: "/ai_gateway/keys",
+			wantBody: `{"team":"team_ops","limits":` + limitsJSON(`"rpm":60,"tpm":100000,"max_parallel":4,"max_tokens":4096,
+				"token_quota":1000000,"token_quota_period":"monthly","budget_usd":25.5,"budget_period":"weekly"`) + `}`,
+			wantContain: []string{"Created key k3."},
+		},
+		{
+			name:   "create with one limit sends zeros for the others",
+			args:   []string{"keys", "create", "--budget-usd", "5", "--budget-period", "none"},
+			status: http.StatusCreated, resp: createdResp,
+			wantMethod: "POST", wantPath: "/ai_gateway/keys",
+			wantBody: `{"limits":` + limitsJSON(`"budget_usd":5`) + `}`,
+		},
+		{
+			name:          "create with negative rpm",
+			args:          []string{"keys", "create", "--rpm=-5"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --rpm -5: must not be negative (0 means unlimited)\n",
+		},
+		{
+			name:          "create with negative budget",
+			args:          []string{"keys", "create", "--budget-usd=-0.5"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --budget-usd -0.5: must be a non-negative amount (0 means unlimited)\n",
+		},
+		{
+			name:          "create with NaN budget",
+			args:          []string{"keys", "create", "--budget-usd", "NaN"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --budget-usd NaN: must be a non-negative amount (0 means unlimited)\n",
+		},
+		{
+			name:          "create with bad budget period",
+			args:          []string{"keys", "create", "--budget-usd", "5", "--budget-period", "yearly"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --budget-period \"yearly\": want daily, weekly, monthly or none\n",
+		},
+		{
+			name:          "create with bad quota period",
+			args:          []string{"keys", "create", "--token-quota", "5", "--quota-period", "hourly"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --quota-period \"hourly\": want daily, weekly, monthly or none\n",
+		},
+		{
+			name:          "create with empty team",
+			args:          []string{"keys", "create", "--team", " "},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --team: empty team ID\n",
+		},
+		{
+			name:   "show with team, limits and spend",
+			args:   []string{"keys", "show", "k5"},
+			status: http.StatusOK, resp: keyGoverned,
+			wantMethod: "GET", wantPath: "/ai_gateway/keys/k5",
+			wantOut: "" +
+				"ID:      k5\n" +
+				"Name:    batch\n" +
+				"Prefix:  aigw_Bt5x…5555\n" +
+				"Status:  active\n" +
+				"Models:  *\n" +
+				"Team:    team_ops\n" +
+				"Limits:  rpm 60, tpm 100,000, max-parallel 4, max-tokens 4,096, token-quota 1,000,000/monthly, budget $25.00/weekly\n" +
+				"Spend:   $1.2346 spent, $0.0100 reserved, 123,456 tokens since 2025-05-26T00:00:00Z\n" +
+				"Created: 2025-05-10T00:00:00Z\n" +
+				"Updated: 2025-05-11T00:00:00Z\n" +
+				"Expires: never\n",
+		},
+		{
+			name:   "update team without limits sends no GET",
+			args:   []string{"keys", "update", "k1", "--team", "team_ops"},
+			status: http.StatusOK, resp: keyGoverned,
+			wantMethod: "PATCH", wantPath: "/ai_gateway/keys/k1",
+			wantBody:    `{"team":"team_ops"}`,
+			wantContain: []string{"Updated key k5.", "Team:    team_ops"},
+		},
+		{
+			name:   "update --no-team removes the team",
+			args:   []string{"keys", "update", "k5", "--no-team"},
+			status: http.StatusOK, resp: keyActive,
+			wantMethod: "PATCH", wantPath: "/ai_gateway/keys/k5",
+			wantBody: `{"team":""}`,
+		},
+		{
+			name:          "update with empty team",
+			args:          []string{"keys", "update", "k5", "--team", ""},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --team: empty team ID (use --no-team to remove the key from its team)\n",
+		},
+		{
+			name:          "update with bad limit sends nothing, not even the GET",
+			args:          []string{"keys", "update", "k5", "--rpm", "10", "--budget-period", "yearly"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --budget-period \"yearly\": want daily, weekly, monthly or none\n",
+		},
+		{
+			name:          "update with negative max-parallel",
+			args:          []string{"keys", "update", "k5", "--max-parallel=-1"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --max-parallel -1: must not be negative (0 means unlimited)\n",
+		},
+		{
+			name:   "teams create",
+			args:   []string{"teams", "create", "--name", "Ops", "--rpm", "600", "--tpm", "1000000", "--budget-usd", "10", "--budget-period", "monthly", "--meta", "cc=42"},
+			status: http.StatusCreated, resp: strings.Replace(teamOps, `"spend"`, `"unused"`, 1),
+			wantMethod: "POST", wantPath: "/ai_gateway/teams",
+			wantBody: `{"name":"Ops","limits":` + limitsJSON(`"rpm":600,"tpm":1000000,"budget_usd":10,"budget_period":"monthly"`) + `,"metadata":{"cc":"42"}}`,
+			wantOut: "Created team team_ops.\n\n" +
+				"ID:       team_ops\n" +
+				"Name:     Ops\n" +
+				"Limits:   rpm 600, tpm 1,000,000, budget $10.00/monthly\n" +
+				"Metadata: cc=42\n" +
+				"Created:  2025-05-01T00:00:00Z\n" +
+				"Updated:  2025-05-02T00:00:00Z\n",
+		},
+		{
+			name:   "teams create without limits",
+			args:   []string{"teams", "create", "--name", "Research"},
+			status: http.StatusCreated, resp: teamBare,
+			wantMethod: "POST", wantPath: "/ai_gateway/teams",
+			wantBody:    `{"name":"Research"}`,
+			wantContain: []string{"Created team team_x.", "Limits:  none"},
+		},
+		{
+			name:   "teams create --json",
+			args:   []string{"teams", "create", "--name", "Research", "--json"},
+			status: http.StatusCreated, resp: teamBare,
+			wantMethod: "POST", wantPath: "/ai_gateway/teams",
+			wantBody: `{"name":"Research"}`,
+			wantOut: "{\n  \"id\": \"team_x\",\n  \"name\": \"Research\",\n  \"limits\": {},\n" +
+				"  \"created_at\": \"2025-05-03T08:00:00Z\",\n  \"updated_at\": \"2025-05-03T08:00:00Z\"\n}\n",
+		},
+		{
+			name:          "teams create without name",
+			args:          []string{"teams", "create", "--rpm", "5"},
+			wantNoRequest: true,
+			wantErr:       "Error: --name is required\n",
+		},
+		{
+			name:          "teams create with negative tpm",
+			args:          []string{"teams", "create", "--name", "x", "--tpm=-1"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --tpm -1: must not be negative (0 means unlimited)\n",
+		},
+		{
+			name:          "teams create with bad meta",
+			args:          []string{"teams", "create", "--name", "x", "--meta", "=v"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --meta \"=v\": want key=value\n",
+		},
+		{
+			name:   "teams list",
+			args:   []string{"teams", "list"},
+			status: http.StatusOK, resp: `{"teams":[` + teamOps + `,` + teamBare + `]}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/teams",
+			wantOut: "" +
+				"ID        NAME      BUDGET          SPENT    RPM  TPM        CREATED\n" +
+				"team_ops  Ops       $10.00/monthly  $2.5000  600  1,000,000  2025-05-01 00:00\n" +
+				"team_x    Research  -               -        -    -          2025-05-03 08:00\n",
+		},
+		{
+			name:   "teams list empty",
+			args:   []string{"teams", "ls"},
+			status: http.StatusOK, resp: `{"teams":[]}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/teams",
+			wantOut: "No teams.\n",
+		},
+		{
+			name:   "teams list --json",
+			args:   []string{"teams", "list", "--json"},
+			status: http.StatusOK, resp: `{"teams":[]}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/teams",
+			wantOut: "{\n  \"teams\": []\n}\n",
+		},
+		{
+			name:   "teams show",
+			args:   []string{"teams", "show", "team_ops"},
+			status: http.StatusOK, resp: teamOps,
+			wantMethod: "GET", wantPath: "/ai_gateway/teams/team_ops",
+			wantOut: "" +
+				"ID:       team_ops\n" +
+				"Name:     Ops\n" +
+				"Limits:   rpm 600, tpm 1,000,000, budget $10.00/monthly\n" +
+				"Spend:    $2.5000 spent, $0.1250 reserved, 5,000 tokens since 2025-06-01T00:00:00Z\n" +
+				"Metadata: cc=42\n" +
+				"Created:  2025-05-01T00:00:00Z\n" +
+				"Updated:  2025-05-02T00:00:00Z\n",
+		},
+		{
+			name:   "teams show escapes the ID",
+			args:   []string{"teams", "show", "a/b"},
+			status: http.StatusNotFound, resp: `{"error":"team not found"}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/teams/a%2Fb",
+			wantErr: "Error: team not found (HTTP 404)\n",
+		},
+		{
+			name:   "teams update name only sends no GET",
+			args:   []string{"teams", "update", "team_ops", "--name", "Operations"},
+			status: http.StatusOK, resp: teamOps,
+			wantMethod: "PATCH", wantPath: "/ai_gateway/teams/team_ops",
+			wantBody:    `{"name":"Operations"}`,
+			wantContain: []string{"Updated team team_ops.\n\nID:       team_ops\n"},
+		},
+		{
+			name:          "teams update without fields",
+			args:          []string{"teams", "update", "team_ops"},
+			wantNoRequest: true,
+			wantErr:       "Error: " + errNothingToUpdateTeam.Error() + "\n",
+		},
+		{
+			name:          "teams update with empty name",
+			args:          []string{"teams", "update", "team_ops", "--name", ""},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --name: a team needs a name\n",
+		},
+		{
+			name:          "teams update with bad budget sends nothing",
+			args:          []string{"teams", "update", "team_ops", "--budget-usd=-10"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --budget-usd -10: must be a non-negative amount (0 means unlimited)\n",
+		},
+		{
+			name:   "teams delete",
+			args:   []string{"teams", "delete", "team_x"},
+			status: http.StatusOK, resp: `{"deleted":true}`,
+			wantMethod: "DELETE", wantPath: "/ai_gateway/teams/team_x",
+			wantOut: "Deleted team team_x.\n",
+		},
+		{
+			name:   "teams delete while keys belong to it",
+			args:   []string{"teams", "rm", "team_ops"},
+			status: http.StatusBadRequest, resp: `{"error":"team team_ops still has 2 keys"}`,
+			wantMethod: "DELETE", wantPath: "/ai_gateway/teams/team_ops",
+			wantErr: "Error: team team_ops still has 2 keys (HTTP 400)\n",
+		},
+		{
+			name:   "teams delete --json",
+			args:   []string{"teams", "delete", "team_x", "--json"},
+			status: http.StatusOK, resp: `{"deleted":true}`,
+			wantMethod: "DELETE", wantPath: "/ai_gateway/teams/team_x",
+			wantOut: "{\n  \"deleted\": true\n}\n",
+		},
+		{
+			name:   "usage by team with cost",
+			args:   []string{"usage", "--team", "team_ops", "--group-by", "team"},
+			status: http.StatusOK, resp: `{"group_by":"team","groups":[
+				{"group":"team_ops","requests":10,"errors":1,"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500,"cost_usd":1234.56789},
+				{"group":"","requests":2,"errors":0,"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"cost_usd":0.00004}],
+				"total":{"group":"total","requests":12,"errors":1,"prompt_tokens":1010,"completion_tokens":505,"total_tokens":1515,"cost_usd":1234.56793}}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/usage", wantQuery: "group_by=team&team_id=team_ops",
+			wantOut: "" +
+				"TEAM      REQUESTS  ERRORS  PROMPT TOKENS  COMPLETION TOKENS  TOTAL TOKENS         COST\n" +
+				"team_ops        10       1          1,000                500         1,500  $1,234.5679\n" +
+				"-                2       0             10                  5            15      $0.0000\n" +
+				"TOTAL           12       1          1,010                505         1,515  $1,234.5679\n",
+		},
+		{
+			name:   "audit list",
+			args:   []string{"audit", "list", "--since", "40", "--limit", "3"},
+			status: http.StatusOK, resp: auditResp,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit", wantQuery: "limit=3&since=40",
+			wantOut: "" +
+				"SEQ  TIME                 ACTION            TARGET    ACTOR/REMOTE       HASH\n" +
+				"41   2025-06-01 10:00:00  key.create        k5        admin (127.0.0.1)  0123456789ab\n" +
+				"42   2025-06-01 11:00:00  auth.revoked_key  k2        203.0.113.9        fedcba987654\n" +
+				"43   2025-06-01 11:30:00  budget.exhausted  team_ops  -                  0123456789ab\n",
+		},
+		{
+			name:   "audit list with defaults",
+			args:   []string{"audit", "ls", "--since", "0"},
+			status: http.StatusOK, resp: `{"entries":[],"head":{"seq":0,"hash":"","time":"0001-01-01T00:00:00Z"}}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit", wantQuery: "since=0",
+			wantOut: "No audit entries.\n",
+		},
+		{
+			name:   "audit list --json",
+			args:   []string{"audit", "list", "--json"},
+			status: http.StatusOK, resp: `{"entries":[],"head":{"seq":0,"hash":""}}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit",
+			wantOut: "{\n  \"entries\": [],\n  \"head\": {\n    \"seq\": 0,\n    \"hash\": \"\"\n  }\n}\n",
+		},
+		{
+			name:          "audit list with zero limit",
+			args:          []string{"audit", "list", "--limit", "0"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --limit 0: must be positive\n",
+		},
+		{
+			name:   "audit verify OK",
+			args:   []string{"audit", "verify"},
+			status: http.StatusOK, resp: verifyOK,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit/verify",
+			wantOut: "audit chain OK: 43 entries, head 43 " + hash1 + "\n",
+		},
+		{
+			name:   "audit verify broken exits with an error",
+			args:   []string{"audit", "verify"},
+			status: http.StatusOK, resp: verifyBroken,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit/verify",
+			wantErr: "audit chain BROKEN at entry 17: hash mismatch: entry was edited\n",
+		},
+		{
+			name:   "audit verify server error",
+			args:   []string{"audit", "verify"},
+			status: http.StatusNotImplemented, resp: `{"error":"this store has no governance support"}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit/verify",
+			wantErr: "Error: this store has no governance support (HTTP 501)\n",
+		},
+		{
+			name:   "audit verify --json OK",
+			args:   []string{"audit", "verify", "--json"},
+			status: http.StatusOK, resp: `{"ok":true,"entries":0,"head":{"seq":0,"hash":""}}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit/verify",
+			wantOut: "{\n  \"ok\": true,\n  \"entries\": 0,\n  \"head\": {\n    \"seq\": 0,\n    \"hash\": \"\"\n  }\n}\n",
+		},
+		{
+			name:   "audit head",
+			args:   []string{"audit", "head"},
+			status: http.StatusOK, resp: `{"seq":43,"hash":"` + hash1 + `","time":"2025-06-01T11:30:00Z"}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit/head",
+			wantOut: "Seq:  43\nHash: " + hash1 + "\nTime: 2025-06-01T11:30:00Z\n",
+		},
+		{
+			name:   "audit head --json",
+			args:   []string{"audit", "head", "--json"},
+			status: http.StatusOK, resp: `{"seq":43,"hash":"` + hash1 + `","time":"2025-06-01T11:30:00Z"}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/audit/head",
+			wantOut: "{\n  \"seq\": 43,\n  \"hash\": \"" + hash1 + "\",\n  \"time\": \"2025-06-01T11:30:00Z\"\n}\n",
 		},
 	}
 	for _, tt := range tests {

@@ -145,6 +145,22 @@ func newAPIError(status int, body []byte) *apiError {
 // in sends no body; anything else is encoded as JSON. Responses with status
 // >= 400 are returned as *apiError.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in any) ([]byte, error) {
+	resp, err := c.send(ctx, c.http, method, path, query, in)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize))
+	if err != nil {
+		return nil, fmt.Errorf("reading admin API response: %v", err)
+	}
+	return data, nil
+}
+
+// send sends a request to the admin API with hc and returns the response,
+// whose body the caller must close. Responses with status >= 400 are read,
+// closed and returned as *apiError.
+func (c *client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -168,7 +184,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	if c.origin != "" {
 		req.Header.Set("Origin", c.origin)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		// Drop url.Error's `Get "http://..."` prefix; the address says enough.
 		var ue *url.Error
@@ -177,15 +193,33 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		return nil, fmt.Errorf("contacting admin API at %s: %v", c.addr, err)
 	}
-	defer resp.Body.Close()
-	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize))
 	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize))
 		return nil, newAPIError(resp.StatusCode, data)
 	}
-	if readErr != nil {
-		return nil, fmt.Errorf("reading admin API response: %v", readErr)
+	return resp, nil
+}
+
+// download streams the body of GET path into w and returns its length.
+// Unlike other requests it has no overall time limit, since a large body
+// may take long; interrupting the command stops it.
+func (c *client) download(ctx context.Context, path string, w io.Writer) (int64, error) {
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := c.send(ctx, &hc, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return 0, err
 	}
-	return data, nil
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("reading admin API response after %d bytes: %v", n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("admin API response cut short: got %d of %d bytes", n, resp.ContentLength)
+	}
+	return n, nil
 }
 
 // call performs a request and decodes the JSON response into out. When the
@@ -203,6 +237,19 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 		return false, fmt.Errorf("decoding admin API response: %v", err)
 	}
 	return true, nil
+}
+
+// fetch performs a GET and decodes the JSON response into out without
+// printing anything, even in JSON mode: for reads that prepare a change.
+func (c *client) fetch(ctx context.Context, path string, out any) error {
+	data, err := c.do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding admin API response: %v", err)
+	}
+	return nil
 }
 
 // writeJSON writes data, indented when it is valid JSON, followed by a newline.
@@ -226,11 +273,24 @@ func keyPath(id string, suffix ...string) string {
 	return p
 }
 
+// teamPath returns the admin API path of the team with the given ID.
+func teamPath(id string) string {
+	return teamsPath + "/" + url.PathEscape(id)
+}
+
 // Admin API paths of the gateway endpoints.
 const (
-	keysPath  = "/ai_gateway/keys"
-	usagePath = "/ai_gateway/usage"
+	keysPath        = "/ai_gateway/keys"
+	usagePath       = "/ai_gateway/usage"
+	teamsPath       = "/ai_gateway/teams"
+	auditPath       = "/ai_gateway/audit"
+	auditVerifyPath = "/ai_gateway/audit/verify"
+	auditHeadPath   = "/ai_gateway/audit/head"
+	backupPath      = "/ai_gateway/backup"
 )
 
 // errNothingToUpdate is returned by keys update when no field was given.
-var errNothingToUpdate = errors.New("nothing to update: give at least one of --name, --model, --all-models, --expires, --no-expiry")
+var errNothingToUpdate = errors.New("nothing to update: give at least one of --name, --model, --all-models, --expires, --no-expiry, --team, --no-team or a limit flag")
+
+// errNothingToUpdateTeam is returned by teams update when no field was given.
+var errNothingToUpdateTeam = errors.New("nothing to update: give --name or a limit flag")

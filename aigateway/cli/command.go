@@ -1,5 +1,6 @@
 // Package cli implements the "caddy ai-gateway" command, which manages the
-// AI gateway's API keys and reports usage through Caddy's admin API.
+// AI gateway's API keys and teams, reports usage, reads the audit trail and
+// takes backups through Caddy's admin API.
 //
 // Importing the package (usually for its side effects) registers the command
 // with Caddy's command line.
@@ -21,19 +22,36 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "ai-gateway",
-		Usage: "<keys|usage> [--address <admin>] [--json]",
-		Short: "Manages AI gateway API keys and shows usage",
+		Usage: "<keys|teams|usage|audit|backup> [--address <admin>] [--json]",
+		Short: "Manages AI gateway API keys and teams, shows usage and audit",
 		Long: `
-Manages the AI gateway's API keys and reports token usage by talking
+Manages the AI gateway's API keys and teams, reports token usage and
+cost, reads and verifies the audit trail and takes backups by talking
 to the gateway's endpoints on Caddy's admin API.
 
-  caddy ai-gateway keys create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]...
+  caddy ai-gateway keys create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]... [--team <id>] [<limits>]
   caddy ai-gateway keys list
   caddy ai-gateway keys show <id>
-  caddy ai-gateway keys update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry]
+  caddy ai-gateway keys update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry] [--team <id> | --no-team] [<limits>]
   caddy ai-gateway keys revoke <id>
   caddy ai-gateway keys rotate <id> [--grace <duration>]
-  caddy ai-gateway usage [--key <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--group-by model|key|day]
+  caddy ai-gateway teams create --name <name> [<limits>] [--meta <k=v>]...
+  caddy ai-gateway teams list
+  caddy ai-gateway teams show <id>
+  caddy ai-gateway teams update <id> [--name <name>] [<limits>]
+  caddy ai-gateway teams delete <id>
+  caddy ai-gateway usage [--key <id>] [--team <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--group-by model|key|team|day]
+  caddy ai-gateway audit list [--since <seq>] [--limit <n>]
+  caddy ai-gateway audit verify
+  caddy ai-gateway audit head
+  caddy ai-gateway backup --output <file> [--force]
+
+<limits> are any of --rpm, --tpm, --max-parallel, --max-tokens,
+--token-quota with --quota-period, and --budget-usd with
+--budget-period; 0 means unlimited, and periods are daily, weekly,
+monthly or none (a lifetime allowance). A team's limits apply to all
+its keys together, on top of each key's own. Updating a limit keeps the
+limits not given.
 
 --address is the admin API's address: host:port (default
 ` + caddy.DefaultAdminListen + `), a full http:// URL, or a unix socket such as
@@ -74,7 +92,27 @@ func setupCommand(cmd *cobra.Command, e env) {
 		keysRevokeCommand(e),
 		keysRotateCommand(e),
 	)
-	cmd.AddCommand(keys, usageCommand(e))
+	teams := &cobra.Command{
+		Use:   "teams",
+		Short: "Manages teams: groups of keys with shared limits",
+	}
+	teams.AddCommand(
+		teamsCreateCommand(e),
+		teamsListCommand(e),
+		teamsShowCommand(e),
+		teamsUpdateCommand(e),
+		teamsDeleteCommand(e),
+	)
+	audit := &cobra.Command{
+		Use:   "audit",
+		Short: "Reads and verifies the tamper-evident audit trail",
+	}
+	audit.AddCommand(
+		auditListCommand(e),
+		auditVerifyCommand(e),
+		auditHeadCommand(e),
+	)
+	cmd.AddCommand(keys, teams, usageCommand(e), audit, backupCommand(e))
 }
 
 // runner adapts fn to cobra's RunE: it builds a client from the --address
@@ -98,7 +136,12 @@ func (e env) runner(fn func(c *client, cmd *cobra.Command, args []string) error)
 			return fn(c, cmd, args)
 		}()
 		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
+			var plain *plainError
+			if errors.As(err, &plain) {
+				fmt.Fprintln(cmd.ErrOrStderr(), plain.msg)
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
+			}
 			cmd.SilenceErrors = true // already reported
 		}
 		return err
@@ -107,7 +150,7 @@ func (e env) runner(fn func(c *client, cmd *cobra.Command, args []string) error)
 
 func keysCreateCommand(e env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]...",
+		Use:   "create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]... [--team <id>] [<limits>]",
 		Short: "Creates a key and prints its secret once",
 		Args:  cobra.NoArgs,
 	}
@@ -116,10 +159,27 @@ func keysCreateCommand(e env) *cobra.Command {
 	f.StringArray("model", nil, "Model name glob the key may use (repeatable; default: all models)")
 	f.String("expires", "", "Expiry as an RFC 3339 time or a duration from now (720h, 30d)")
 	f.StringArray("meta", nil, "Metadata as key=value (repeatable)")
+	f.String("team", "", "ID of the team the key belongs to")
+	addLimitFlags(cmd, "the key")
 	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
 		var req createKeyRequest
 		req.Name, _ = f.GetString("name")
+		if f.Changed("team") {
+			team, err := teamFlag(cmd)
+			if err != nil {
+				return err
+			}
+			req.Team = team
+		}
+		lc, err := parseLimitFlags(cmd)
+		if err != nil {
+			return err
+		}
+		if lc.any() {
+			l := lc.apply(limits{})
+			req.Limits = &l
+		}
 		req.Models, _ = f.GetStringArray("model")
 		if s, _ := f.GetString("expires"); f.Changed("expires") {
 			t, err := parseExpires(s, c.now())
@@ -166,9 +226,12 @@ func keysShowCommand(e env) *cobra.Command {
 
 func keysUpdateCommand(e env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry]",
-		Short: "Changes a key's name, models or expiry",
-		Args:  cobra.ExactArgs(1),
+		Use:   "update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry] [--team <id> | --no-team] [<limits>]",
+		Short: "Changes a key's name, models, expiry, team or limits",
+		Long: `Changes a key's name, models, expiry, team or limits; what is not
+given stays as it is. The limit flags change only the limits given: the
+key's other limits are read first and kept. 0 removes a limit.`,
+		Args: cobra.ExactArgs(1),
 	}
 	f := cmd.Flags()
 	f.String("name", "", "New name of the key")
@@ -176,8 +239,12 @@ func keysUpdateCommand(e env) *cobra.Command {
 	f.Bool("all-models", false, "Allow all models (clears the model list)")
 	f.String("expires", "", "New expiry as an RFC 3339 time or a duration from now (720h, 30d)")
 	f.Bool("no-expiry", false, "Remove the key's expiry")
+	f.String("team", "", "Move the key to the team with this ID")
+	f.Bool("no-team", false, "Remove the key from its team")
+	addLimitFlags(cmd, "the key")
 	cmd.MarkFlagsMutuallyExclusive("expires", "no-expiry")
 	cmd.MarkFlagsMutuallyExclusive("model", "all-models")
+	cmd.MarkFlagsMutuallyExclusive("team", "no-team")
 	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
 		f := cmd.Flags()
 		var req updateKeyRequest
@@ -201,7 +268,21 @@ func keysUpdateCommand(e env) *cobra.Command {
 			req.ExpiresAt = &t
 		}
 		req.ClearExpiry, _ = f.GetBool("no-expiry")
-		return c.updateKey(cmd.Context(), args[0], req)
+		if f.Changed("team") {
+			team, err := teamFlag(cmd)
+			if err != nil {
+				return err
+			}
+			req.Team = &team
+		}
+		if noTeam, _ := f.GetBool("no-team"); noTeam {
+			req.Team = new(string)
+		}
+		lc, err := parseLimitFlags(cmd)
+		if err != nil {
+			return err
+		}
+		return c.updateKey(cmd.Context(), args[0], req, lc)
 	})
 	return cmd
 }
@@ -244,19 +325,21 @@ func keysRotateCommand(e env) *cobra.Command {
 
 func usageCommand(e env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "usage [--key <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--group-by model|key|day]",
-		Short: "Shows request and token usage",
+		Use:   "usage [--key <id>] [--team <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--group-by model|key|team|day]",
+		Short: "Shows request, token and cost usage",
 		Args:  cobra.NoArgs,
 	}
 	f := cmd.Flags()
 	f.String("key", "", "Only count requests made with this key ID")
+	f.String("team", "", "Only count requests made with keys of this team ID")
 	f.String("from", "", "First day to include (YYYY-MM-DD)")
 	f.String("to", "", "Last day to include (YYYY-MM-DD)")
-	f.String("group-by", "", "Group rows by model, key or day (default: the gateway's)")
+	f.String("group-by", "", "Group rows by model, key, team or day (default: the gateway's)")
 	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
 		f := cmd.Flags()
 		var q usageQuery
 		q.KeyID, _ = f.GetString("key")
+		q.TeamID, _ = f.GetString("team")
 		q.From, _ = f.GetString("from")
 		q.To, _ = f.GetString("to")
 		q.GroupBy, _ = f.GetString("group-by")
@@ -264,6 +347,212 @@ func usageCommand(e env) *cobra.Command {
 			return err
 		}
 		return c.usage(cmd.Context(), q)
+	})
+	return cmd
+}
+
+// teamFlag returns the value of --team, which must not be empty.
+func teamFlag(cmd *cobra.Command) (string, error) {
+	team, _ := cmd.Flags().GetString("team")
+	team = strings.TrimSpace(team)
+	if team == "" {
+		msg := "invalid --team: empty team ID"
+		if cmd.Flags().Lookup("no-team") != nil {
+			msg += " (use --no-team to remove the key from its team)"
+		}
+		return "", errors.New(msg)
+	}
+	return team, nil
+}
+
+func teamsCreateCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "create --name <name> [<limits>] [--meta <k=v>]...",
+		Short: "Creates a team",
+		Args:  cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("name", "", "Name of the team (required)")
+	f.StringArray("meta", nil, "Metadata as key=value (repeatable)")
+	addLimitFlags(cmd, "all the team's keys together")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		f := cmd.Flags()
+		var req createTeamRequest
+		req.Name, _ = f.GetString("name")
+		if strings.TrimSpace(req.Name) == "" {
+			return errors.New("--name is required")
+		}
+		lc, err := parseLimitFlags(cmd)
+		if err != nil {
+			return err
+		}
+		if lc.any() {
+			l := lc.apply(limits{})
+			req.Limits = &l
+		}
+		metas, _ := f.GetStringArray("meta")
+		if req.Metadata, err = parseMetadata(metas); err != nil {
+			return err
+		}
+		return c.createTeam(cmd.Context(), req)
+	})
+	return cmd
+}
+
+func teamsListCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "Lists teams with their budget and spend in the current period",
+		Args:    cobra.NoArgs,
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		return c.listTeams(cmd.Context())
+	})
+	return cmd
+}
+
+func teamsShowCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show <id>",
+		Short: "Shows one team",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		return c.showTeam(cmd.Context(), args[0])
+	})
+	return cmd
+}
+
+func teamsUpdateCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update <id> [--name <name>] [<limits>]",
+		Short: "Changes a team's name or limits",
+		Long: `Changes a team's name or limits; what is not given stays as it is.
+The limit flags change only the limits given: the team's other limits
+are read first and kept. 0 removes a limit.`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().String("name", "", "New name of the team")
+	addLimitFlags(cmd, "all the team's keys together")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		f := cmd.Flags()
+		var req updateTeamRequest
+		if f.Changed("name") {
+			name, _ := f.GetString("name")
+			if strings.TrimSpace(name) == "" {
+				return errors.New("invalid --name: a team needs a name")
+			}
+			req.Name = &name
+		}
+		lc, err := parseLimitFlags(cmd)
+		if err != nil {
+			return err
+		}
+		return c.updateTeam(cmd.Context(), args[0], req, lc)
+	})
+	return cmd
+}
+
+func teamsDeleteCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "delete <id>",
+		Aliases: []string{"rm"},
+		Short:   "Deletes a team that no key belongs to",
+		Args:    cobra.ExactArgs(1),
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		return c.deleteTeam(cmd.Context(), args[0])
+	})
+	return cmd
+}
+
+func auditListCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list [--since <seq>] [--limit <n>]",
+		Aliases: []string{"ls"},
+		Short:   "Lists audit entries",
+		Args:    cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.Uint64("since", 0, "List entries after this sequence number (default: the gateway's)")
+	f.Int("limit", 0, "List at most this many entries (default: the gateway's)")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		f := cmd.Flags()
+		var q auditQuery
+		if f.Changed("since") {
+			since, _ := f.GetUint64("since")
+			q.Since = &since
+		}
+		if f.Changed("limit") {
+			limit, _ := f.GetInt("limit")
+			if limit <= 0 {
+				return fmt.Errorf("invalid --limit %d: must be positive", limit)
+			}
+			q.Limit = &limit
+		}
+		return c.listAudit(cmd.Context(), q)
+	})
+	return cmd
+}
+
+func auditVerifyCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Verifies the audit chain; exits 1 when it is broken",
+		Long: `Verifies every link of the audit chain. Prints the number of entries
+and the head when the chain holds; otherwise reports the first broken
+entry on the error output and exits with status 1. Compare the head
+with one recorded earlier (caddy ai-gateway audit head) to detect a
+chain that was cut short or rewritten as a whole.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		return c.verifyAudit(cmd.Context())
+	})
+	return cmd
+}
+
+func auditHeadCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "head",
+		Short: "Prints the audit chain's head, to record outside the store",
+		Long: `Prints the sequence number and full hash of the newest audit entry.
+Record them outside the gateway's store (a ticket, a log shipped
+elsewhere): a later chain must still contain this entry with this hash.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		return c.auditHeadOf(cmd.Context())
+	})
+	return cmd
+}
+
+func backupCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup --output <file> [--force]",
+		Short: "Writes an online backup of the gateway's store to a file",
+		Long: `Writes an online backup of the gateway's store (keys, teams, usage,
+spend and the audit chain) in Badger's backup format to --output, while
+the gateway keeps serving. The file is written under a temporary name
+and renamed when complete; an existing file is only replaced with
+--force. With --json, prints {"output": ..., "bytes": ...}.
+
+Keep backups private: they hold key hashes and metadata, never plaintext
+keys.
+
+Restore is offline: stop Caddy, restore the backup into a new, empty
+directory with the gateway's restore, point the gateway's storage at
+that directory and start Caddy again. See the README's Backup section.`,
+		Args: cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.StringP("output", "o", "", "File to write the backup to (required)")
+	f.Bool("force", false, "Overwrite --output if it exists")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
+		output, _ := cmd.Flags().GetString("output")
+		force, _ := cmd.Flags().GetBool("force")
+		return c.backup(cmd.Context(), output, force)
 	})
 	return cmd
 }
@@ -288,9 +577,9 @@ func (q usageQuery) validate() error {
 		return fmt.Errorf("--to %s is before --from %s", q.To, q.From)
 	}
 	switch q.GroupBy {
-	case "", "model", "key", "day":
+	case "", "model", "key", "team", "day":
 	default:
-		return fmt.Errorf("invalid --group-by %q: want model, key or day", q.GroupBy)
+		return fmt.Errorf("invalid --group-by %q: want model, key, team or day", q.GroupBy)
 	}
 	return nil
 }

@@ -28,6 +28,10 @@ type apiKey struct {
 	RevokedAt   *time.Time        `json:"revoked_at,omitempty"`
 	RotatedFrom string            `json:"rotated_from,omitempty"`
 	RotatedTo   string            `json:"rotated_to,omitempty"`
+	Team        string            `json:"team,omitempty"`
+	Limits      limits            `json:"limits"`
+	// Spend is the key's consumption in its current budget period.
+	Spend *spend `json:"spend,omitempty"`
 
 	// Key is the plaintext secret; only present right after creation
 	// or rotation.
@@ -47,6 +51,8 @@ type createKeyRequest struct {
 	Models    []string          `json:"models,omitempty"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+	Team      string            `json:"team,omitempty"`
+	Limits    *limits           `json:"limits,omitempty"`
 }
 
 // updateKeyRequest is the body of PATCH /ai_gateway/keys/ID; nil fields
@@ -56,11 +62,16 @@ type updateKeyRequest struct {
 	Models      *[]string  `json:"models,omitempty"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	ClearExpiry bool       `json:"clear_expiry,omitempty"`
+	// Team "" removes the key from its team.
+	Team *string `json:"team,omitempty"`
+	// Limits replaces all of the key's limits.
+	Limits *limits `json:"limits,omitempty"`
 }
 
 // empty reports whether the request would change nothing.
 func (r updateKeyRequest) empty() bool {
-	return r.Name == nil && r.Models == nil && r.ExpiresAt == nil && !r.ClearExpiry
+	return r.Name == nil && r.Models == nil && r.ExpiresAt == nil && !r.ClearExpiry &&
+		r.Team == nil && r.Limits == nil
 }
 
 // rotateKeyRequest is the body of POST /ai_gateway/keys/ID/rotate.
@@ -94,10 +105,10 @@ func (c *client) listKeys(ctx context.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSTATUS\tMODELS\tEXPIRES\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tTEAM\tPREFIX\tSTATUS\tMODELS\tEXPIRES\tCREATED")
 	for _, k := range resp.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			cell(k.ID), cell(k.Name), cell(maskedKey(&k)), cell(k.Status),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			cell(k.ID), cell(k.Name), cell(k.Team), cell(maskedKey(&k)), cell(k.Status),
 			modelsText(k.Models), c.expiresText(k.ExpiresAt, "2006-01-02 15:04"),
 			c.timeText(k.CreatedAt, "2006-01-02 15:04"))
 	}
@@ -114,10 +125,20 @@ func (c *client) showKey(ctx context.Context, id string) error {
 	return c.printKey(&resp)
 }
 
-// updateKey changes the given fields of a key and prints the result.
-func (c *client) updateKey(ctx context.Context, id string, req updateKeyRequest) error {
-	if req.empty() {
+// updateKey changes the given fields of a key and prints the result. When
+// limit flags were given, it first reads the key's limits and sends them
+// with the changes applied, since the server replaces all limits at once.
+func (c *client) updateKey(ctx context.Context, id string, req updateKeyRequest, lc limitChanges) error {
+	if req.empty() && !lc.any() {
 		return errNothingToUpdate
+	}
+	if lc.any() {
+		var cur apiKey
+		if err := c.fetch(ctx, keyPath(id), &cur); err != nil {
+			return err
+		}
+		merged := lc.apply(cur.Limits)
+		req.Limits = &merged
 	}
 	var resp apiKey
 	render, err := c.call(ctx, http.MethodPatch, keyPath(id), nil, req, &resp)
@@ -194,6 +215,13 @@ func (c *client) printKey(k *apiKey) error {
 	line("Models", modelsText(k.Models))
 	if len(k.Metadata) > 0 {
 		line("Metadata", metadataText(k.Metadata))
+	}
+	if k.Team != "" {
+		line("Team", k.Team)
+	}
+	line("Limits", limitsText(k.Limits))
+	if k.Spend != nil {
+		line("Spend", c.spendText(*k.Spend))
 	}
 	line("Created", c.timeText(k.CreatedAt, layout))
 	line("Updated", c.timeText(k.UpdatedAt, layout))
@@ -289,14 +317,17 @@ type usageGroup struct {
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
 	TotalTokens      int64  `json:"total_tokens"`
+	// CostUSD is the estimated cost in USD.
+	CostUSD float64 `json:"cost_usd"`
 }
 
 // usageQuery holds the filters of GET /ai_gateway/usage.
 type usageQuery struct {
 	KeyID   string
+	TeamID  string
 	From    string // YYYY-MM-DD
 	To      string // YYYY-MM-DD
-	GroupBy string // model, key or day
+	GroupBy string // model, key, team or day
 }
 
 // values encodes the non-empty filters as query parameters.
@@ -308,6 +339,7 @@ func (q usageQuery) values() url.Values {
 		}
 	}
 	set("key_id", q.KeyID)
+	set("team_id", q.TeamID)
 	set("from", q.From)
 	set("to", q.To)
 	set("group_by", q.GroupBy)
@@ -348,9 +380,9 @@ func (c *client) usage(ctx context.Context, q usageQuery) error {
 	}
 	num := func(g usageGroup) []string {
 		return []string{commaInt(g.Requests), commaInt(g.Errors), commaInt(g.PromptTokens),
-			commaInt(g.CompletionTokens), commaInt(g.TotalTokens)}
+			commaInt(g.CompletionTokens), commaInt(g.TotalTokens), usdText(g.CostUSD, 4)}
 	}
-	row(header, "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "TOTAL TOKENS")
+	row(header, "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "TOTAL TOKENS", "COST")
 	for _, g := range resp.Groups {
 		row(cell(g.Group), num(g)...)
 	}
