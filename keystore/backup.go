@@ -90,7 +90,7 @@ func Restore(dir string, r io.Reader) (err error) {
 	if err != nil {
 		return fmt.Errorf("keystore: opening restore target %s: %w", dir, err)
 	}
-	if err := db.Load(r, 256); err != nil {
+	if err := loadBackup(db, r); err != nil {
 		_ = db.Close()
 		return fmt.Errorf("keystore: loading backup into %s: %w", dir, err)
 	}
@@ -102,4 +102,15 @@ func Restore(dir string, r io.Reader) (err error) {
 		return fmt.Errorf("keystore: closing %s: %w", dir, err)
 	}
 	return nil
+}
+
+// loadBackup runs db.Load, turning a panic into an error: Badger trusts the
+// length prefixes of the stream and panics on a corrupt or foreign file.
+func loadBackup(db *badger.DB, r io.Reader) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("corrupt or foreign backup stream: %v", p)
+		}
+	}()
+	return db.Load(r, 256)
 }

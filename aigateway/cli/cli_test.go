@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,14 +28,22 @@ type recorded struct {
 	Body                                        []byte
 }
 
+// reply is a canned admin API response.
+type reply struct {
+	status int
+	body   string
+}
+
 // fakeAdmin is an httptest.Server that mimics the admin API: it records
-// every request and answers with a canned status and body.
+// every request and answers with a canned status and body, or with the
+// reply routed to "METHOD /escaped/path" when there is one.
 type fakeAdmin struct {
 	*httptest.Server
 	mu     sync.Mutex
 	reqs   []recorded
 	status int
 	body   string
+	routes map[string]reply
 }
 
 func newFakeAdmin(t *testing.T, status int, body string) *fakeAdmin {
@@ -52,6 +62,9 @@ func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ContentType: r.Header.Get("Content-Type"), Origin: r.Header.Get("Origin"), Body: b,
 	})
 	status, body := f.status, f.body
+	if rt, ok := f.routes[r.Method+" "+r.URL.EscapedPath()]; ok {
+		status, body = rt.status, rt.body
+	}
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -834,6 +847,14 @@ func TestCobraArgErrors(t *testing.T) {
 		{"keys", "revoke", "a", "b"},
 		{"keys", "update", "k1", "--expires", "1h", "--no-expiry"},
 		{"keys", "create", "--bogus"},
+		{"keys", "update", "k1", "--team", "t", "--no-team"},
+		{"keys", "create", "--rpm", "many"},
+		{"keys", "create", "--budget-usd", "ten"},
+		{"teams", "show"},
+		{"teams", "delete", "a", "b"},
+		{"audit", "list", "--since", "-1"},
+		{"audit", "verify", "extra"},
+		{"backup", "extra"},
 	} {
 		if _, _, err := runCLI(srv.URL, args...); err == nil {
 			t.Errorf("%v: succeeded, want error", args)
@@ -1014,9 +1035,329 @@ func TestRegistered(t *testing.T) {
 	for _, path := range [][]string{
 		{"keys", "create"}, {"keys", "list"}, {"keys", "show"}, {"keys", "update"},
 		{"keys", "revoke"}, {"keys", "rotate"}, {"usage"},
+		{"teams", "create"}, {"teams", "list"}, {"teams", "show"}, {"teams", "update"}, {"teams", "delete"},
+		{"audit", "list"}, {"audit", "verify"}, {"audit", "head"}, {"backup"},
 	} {
 		if c, _, err := root.Find(path); err != nil || c.Name() != path[len(path)-1] {
 			t.Errorf("subcommand %v not found: %v", path, err)
 		}
+	}
+}
+
+// wantRequest is one request a command is expected to make.
+type wantRequest struct {
+	method, path string
+	body         string // JSON; empty means no body
+}
+
+// checkRequests compares the requests the fake saw with want, in order.
+func checkRequests(t *testing.T, srv *fakeAdmin, want []wantRequest) {
+	t.Helper()
+	reqs := srv.requests()
+	if len(reqs) != len(want) {
+		t.Fatalf("made %d requests %+v, want %d", len(reqs), reqs, len(want))
+	}
+	for i, w := range want {
+		r := reqs[i]
+		if r.Method != w.method || r.Path != w.path {
+			t.Errorf("request %d = %s %s, want %s %s", i, r.Method, r.Path, w.method, w.path)
+		}
+		if w.body == "" {
+			if len(r.Body) != 0 {
+				t.Errorf("request %d body = %s, want none", i, r.Body)
+			}
+		} else if !jsonEqual(t, r.Body, []byte(w.body)) {
+			t.Errorf("request %d body = %s\nwant %s", i, r.Body, w.body)
+		}
+	}
+}
+
+// TestUpdateMergesLimits checks that updating some limits reads the current
+// ones first and sends the whole object with only the given ones changed.
+func TestUpdateMergesLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		routes  map[string]reply
+		want    []wantRequest
+		wantOut string
+		wantErr string
+	}{
+		{
+			name: "key limits keep the ones not given",
+			args: []string{"keys", "update", "k5", "--rpm", "100", "--budget-period", "monthly", "--token-quota", "0"},
+			routes: map[string]reply{
+				"GET /ai_gateway/keys/k5":   {http.StatusOK, keyGoverned},
+				"PATCH /ai_gateway/keys/k5": {http.StatusOK, keyGoverned},
+			},
+			want: []wantRequest{
+				{method: "GET", path: "/ai_gateway/keys/k5"},
+				{method: "PATCH", path: "/ai_gateway/keys/k5", body: `{"limits":` + limitsJSON(`"rpm":100,"tpm":100000,"max_parallel":4,
+					"max_tokens":4096,"token_quota":0,"token_quota_period":"monthly","budget_usd":25,"budget_period":"monthly"`) + `}`},
+			},
+		},
+		{
+			name: "key limits with other fields",
+			args: []string{"keys", "update", "k1", "--name", "n", "--no-team", "--max-tokens", "512"},
+			routes: map[string]reply{
+				"GET /ai_gateway/keys/k1":   {http.StatusOK, keyActive}, // no limits yet
+				"PATCH /ai_gateway/keys/k1": {http.StatusOK, keyActive},
+			},
+			want: []wantRequest{
+				{method: "GET", path: "/ai_gateway/keys/k1"},
+				{method: "PATCH", path: "/ai_gateway/keys/k1", body: `{"name":"n","team":"","limits":` + limitsJSON(`"max_tokens":512`) + `}`},
+			},
+		},
+		{
+			name: "key limits --json prints only the PATCH response",
+			args: []string{"keys", "update", "k2", "--rpm", "1", "--json"},
+			routes: map[string]reply{
+				"GET /ai_gateway/keys/k2":   {http.StatusOK, keyGoverned},
+				"PATCH /ai_gateway/keys/k2": {http.StatusOK, `{"id":"k2","limits":{"rpm":1}}`},
+			},
+			want: []wantRequest{
+				{method: "GET", path: "/ai_gateway/keys/k2"},
+				{method: "PATCH", path: "/ai_gateway/keys/k2", body: `{"limits":` + limitsJSON(`"rpm":1,"tpm":100000,"max_parallel":4,
+					"max_tokens":4096,"token_quota":1000000,"token_quota_period":"monthly","budget_usd":25,"budget_period":"weekly"`) + `}`},
+			},
+			wantOut: "{\n  \"id\": \"k2\",\n  \"limits\": {\n    \"rpm\": 1\n  }\n}\n",
+		},
+		{
+			name: "key not found stops before the PATCH",
+			args: []string{"keys", "update", "nope", "--rpm", "1"},
+			routes: map[string]reply{
+				"GET /ai_gateway/keys/nope": {http.StatusNotFound, `{"error":"key not found"}`},
+			},
+			want:    []wantRequest{{method: "GET", path: "/ai_gateway/keys/nope"}},
+			wantErr: "Error: key not found (HTTP 404)\n",
+		},
+		{
+			name: "team limits keep the ones not given",
+			args: []string{"teams", "update", "team_ops", "--name", "Operations", "--budget-usd", "12.5", "--tpm", "0"},
+			routes: map[string]reply{
+				"GET /ai_gateway/teams/team_ops":   {http.StatusOK, teamOps},
+				"PATCH /ai_gateway/teams/team_ops": {http.StatusOK, teamOps},
+			},
+			want: []wantRequest{
+				{method: "GET", path: "/ai_gateway/teams/team_ops"},
+				{method: "PATCH", path: "/ai_gateway/teams/team_ops", body: `{"name":"Operations","limits":` +
+					limitsJSON(`"rpm":600,"budget_usd":12.5,"budget_period":"monthly"`) + `}`},
+			},
+			wantOut: "Updated team team_ops.\n\n" +
+				"ID:       team_ops\n" +
+				"Name:     Ops\n" +
+				"Limits:   rpm 600, tpm 1,000,000, budget $10.00/monthly\n" +
+				"Spend:    $2.5000 spent, $0.1250 reserved, 5,000 tokens since 2025-06-01T00:00:00Z\n" +
+				"Metadata: cc=42\n" +
+				"Created:  2025-05-01T00:00:00Z\n" +
+				"Updated:  2025-05-02T00:00:00Z\n",
+		},
+		{
+			name: "team PATCH refused",
+			args: []string{"teams", "update", "team_x", "--quota-period", "daily"},
+			routes: map[string]reply{
+				"GET /ai_gateway/teams/team_x":   {http.StatusOK, teamBare},
+				"PATCH /ai_gateway/teams/team_x": {http.StatusBadRequest, `{"error":"invalid limits"}`},
+			},
+			want: []wantRequest{
+				{method: "GET", path: "/ai_gateway/teams/team_x"},
+				{method: "PATCH", path: "/ai_gateway/teams/team_x", body: `{"limits":` + limitsJSON(`"token_quota_period":"daily"`) + `}`},
+			},
+			wantErr: "Error: invalid limits (HTTP 400)\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFakeAdmin(t, http.StatusTeapot, `{"error":"unexpected request"}`)
+			srv.routes = tt.routes
+			stdout, stderr, err := runCLI(srv.URL, tt.args...)
+			if tt.wantErr != "" {
+				if err == nil || stderr != tt.wantErr || stdout != "" {
+					t.Errorf("err = %v, stderr = %q, stdout = %q; want stderr %q", err, stderr, stdout, tt.wantErr)
+				}
+			} else if err != nil || stderr != "" {
+				t.Errorf("command failed: %v; stderr %q", err, stderr)
+			}
+			if tt.wantOut != "" && stdout != tt.wantOut {
+				t.Errorf("stdout:\n%s\nwant:\n%s", stdout, tt.wantOut)
+			}
+			checkRequests(t, srv, tt.want)
+		})
+	}
+}
+
+func TestAuditVerifyBrokenJSON(t *testing.T) {
+	srv := newFakeAdmin(t, http.StatusOK, `{"ok":false,"entries":3,"broken_at":2}`)
+	stdout, stderr, err := runCLI(srv.URL, "audit", "verify", "--json")
+	if err == nil {
+		t.Error("command succeeded on a broken chain, want failure (exit status 1)")
+	}
+	if want := "{\n  \"ok\": false,\n  \"entries\": 3,\n  \"broken_at\": 2\n}\n"; stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+	if want := "audit chain BROKEN at entry 2: no reason given\n"; stderr != want {
+		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
+}
+
+// backupBody stands in for Badger's binary backup format.
+const backupBody = "\x00\x01BADGER\xff\xfe backup body \x00"
+
+func TestBackup(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "gw.bak")
+
+	srv := newFakeAdmin(t, http.StatusOK, backupBody)
+	stdout, stderr, err := runCLI(srv.URL, "backup", "--output", out)
+	if err != nil || stderr != "" {
+		t.Fatalf("backup failed: %v; stderr %q", err, stderr)
+	}
+	if want := "Wrote backup of 24 bytes to " + out + ".\n"; stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+	checkRequests(t, srv, []wantRequest{{method: "GET", path: "/ai_gateway/backup"}})
+	if got, _ := os.ReadFile(out); string(got) != backupBody {
+		t.Errorf("file holds %q, want %q", got, backupBody)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+
+	// An existing file is kept, and nothing is requested.
+	srv2 := newFakeAdmin(t, http.StatusOK, "other")
+	stdout, stderr, err = runCLI(srv2.URL, "backup", "--output", out)
+	if err == nil || stdout != "" || stderr != "Error: "+out+" already exists; use --force to overwrite it\n" {
+		t.Errorf("overwrite without --force: err = %v, stdout = %q, stderr = %q", err, stdout, stderr)
+	}
+	checkRequests(t, srv2, nil)
+	if got, _ := os.ReadFile(out); string(got) != backupBody {
+		t.Errorf("file changed to %q", got)
+	}
+
+	// --force replaces it; --json reports the file and size.
+	stdout, stderr, err = runCLI(srv2.URL, "backup", "-o", out, "--force", "--json")
+	if err != nil || stderr != "" {
+		t.Fatalf("backup --force failed: %v; stderr %q", err, stderr)
+	}
+	if !jsonEqual(t, []byte(stdout), []byte(`{"output":`+strconv.Quote(out)+`,"bytes":5}`)) {
+		t.Errorf("stdout = %q", stdout)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "other" {
+		t.Errorf("file holds %q after --force, want %q", got, "other")
+	}
+	assertOnlyFiles(t, dir, "gw.bak")
+}
+
+func TestBackupFailureLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "gw.bak")
+	srv := newFakeAdmin(t, http.StatusServiceUnavailable, `{"error":"the ai_gateway app is not running"}`)
+	stdout, stderr, err := runCLI(srv.URL, "backup", "--output", out)
+	if err == nil || stdout != "" || stderr != "Error: the ai_gateway app is not running (HTTP 503)\n" {
+		t.Errorf("err = %v, stdout = %q, stderr = %q", err, stdout, stderr)
+	}
+	assertOnlyFiles(t, dir)
+
+	// With --force, a failed backup keeps the file it would replace.
+	if err := os.WriteFile(out, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(srv.URL, "backup", "--output", out, "--force"); err == nil {
+		t.Error("backup succeeded, want failure")
+	}
+	if got, _ := os.ReadFile(out); string(got) != "old" {
+		t.Errorf("file holds %q, want the old backup kept", got)
+	}
+	assertOnlyFiles(t, dir, "gw.bak")
+}
+
+func TestBackupCutShort(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "gw.bak")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "partial")
+	}))
+	t.Cleanup(srv.Close)
+	_, stderr, err := runCLI(srv.URL, "backup", "--output", out)
+	if err == nil || !strings.HasPrefix(stderr, "Error: ") {
+		t.Errorf("err = %v, stderr = %q; want a failure", err, stderr)
+	}
+	assertOnlyFiles(t, dir)
+}
+
+func TestBackupValidation(t *testing.T) {
+	srv := newFakeAdmin(t, http.StatusOK, backupBody)
+	_, stderr, err := runCLI(srv.URL, "backup")
+	if err == nil || stderr != "Error: --output is required\n" {
+		t.Errorf("err = %v, stderr = %q", err, stderr)
+	}
+	_, _, err = runCLI(srv.URL, "backup", "--output", t.TempDir(), "--force")
+	if err == nil {
+		t.Error("backup over a directory succeeded")
+	}
+	checkRequests(t, srv, nil)
+}
+
+// assertOnlyFiles checks that dir holds exactly the named files (no
+// leftover temporary files).
+func assertOnlyFiles(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if len(got) != len(names) || (len(names) > 0 && !reflect.DeepEqual(got, names)) {
+		t.Errorf("%s holds %q, want %q", dir, got, names)
+	}
+}
+
+func TestLimitHelpers(t *testing.T) {
+	for _, tt := range []struct {
+		v        float64
+		decimals int
+		want     string
+	}{
+		{0, 4, "$0.0000"}, {1234.56789, 4, "$1,234.5679"}, {0.00004, 4, "$0.0000"},
+		{10, 2, "$10.00"}, {-2.5, 2, "-$2.50"}, {1e6, 2, "$1,000,000.00"},
+	} {
+		if got := usdText(tt.v, tt.decimals); got != tt.want {
+			t.Errorf("usdText(%v, %d) = %q, want %q", tt.v, tt.decimals, got, tt.want)
+		}
+	}
+	for v, want := range map[float64]string{
+		10: "$10.00", 0.5: "$0.50", 0.005: "$0.005", 1234.123456789: "$1,234.123457", 0.1 + 0.2: "$0.30",
+	} {
+		if got := budgetUSDText(v); got != want {
+			t.Errorf("budgetUSDText(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for l, want := range map[limits]string{
+		{}:                            "none",
+		{RPM: 5, TokenQuota: 1000}:    "rpm 5, token-quota 1,000/lifetime",
+		{BudgetUSD: 1, MaxTokens: 10}: "max-tokens 10, budget $1.00/lifetime",
+		{MaxParallel: 2, TPM: 3}:      "tpm 3, max-parallel 2",
+	} {
+		if got := limitsText(l); got != want {
+			t.Errorf("limitsText(%+v) = %q, want %q", l, got, want)
+		}
+	}
+	for in, want := range map[string]string{"daily": "daily", " Weekly ": "weekly", "MONTHLY": "monthly", "": "", "none": "", "lifetime": ""} {
+		if got, err := parsePeriod("budget-period", in); err != nil || got != want {
+			t.Errorf("parsePeriod(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := parsePeriod("budget-period", "yearly"); err == nil {
+		t.Error("parsePeriod(yearly) succeeded")
+	}
+	if got := actorText("", ""); got != "" {
+		t.Errorf("actorText = %q", got)
+	}
+	if got := shortHash("abc"); got != "abc" {
+		t.Errorf("shortHash = %q", got)
 	}
 }
