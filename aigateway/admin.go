@@ -69,14 +69,24 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 }
 
 // keyView is a key record as the admin API shows it, with its status at the
-// time of the answer.
+// time of the answer and its spend in the current budget period.
 type keyView struct {
 	keystore.Key
+	Spend *spendView `json:"spend,omitempty"`
 }
 
 func view(k keystore.Key) keyView {
 	k.Status = k.StatusAt(time.Now())
-	return keyView{k}
+	return keyView{Key: k}
+}
+
+// viewWithSpend adds the key's spend in its current budget period.
+func viewWithSpend(r *http.Request, store keystore.Store, k keystore.Key) keyView {
+	v := view(k)
+	if g, ok := store.(keystore.Governance); ok {
+		v.Spend = spendOf(r, g, keystore.KeyScope(k.ID), k.Limits.BudgetPeriod)
+	}
+	return v
 }
 
 // issuedKey is a key record with its plaintext, sent once.
@@ -111,7 +121,7 @@ func (a *AdminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 		}
 		views := make([]keyView, len(keys))
 		for i, k := range keys {
-			views[i] = view(k)
+			views[i] = viewWithSpend(r, store, k)
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"keys": views})
 	case http.MethodPost:
@@ -173,7 +183,7 @@ func (a *AdminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return storeError(err)
 		}
-		return writeJSON(w, http.StatusOK, view(k))
+		return writeJSON(w, http.StatusOK, viewWithSpend(r, store, k))
 	case http.MethodPatch:
 		var patch keystore.KeyPatch
 		if err := decodeJSON(r, &patch); err != nil {
@@ -201,6 +211,7 @@ func (a *AdminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 type usageReport struct {
 	GroupBy string                `json:"group_by"`
 	KeyID   string                `json:"key_id,omitempty"`
+	TeamID  string                `json:"team_id,omitempty"`
 	From    string                `json:"from,omitempty"`
 	To      string                `json:"to,omitempty"`
 	Groups  []keystore.UsageGroup `json:"groups"`
@@ -216,7 +227,7 @@ func (a *AdminAPI) handleUsage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	qs := r.URL.Query()
-	q := keystore.UsageQuery{KeyID: qs.Get("key_id"), GroupBy: qs.Get("group_by")}
+	q := keystore.UsageQuery{KeyID: qs.Get("key_id"), TeamID: qs.Get("team_id"), GroupBy: qs.Get("group_by")}
 	if q.GroupBy == "" {
 		q.GroupBy = "model"
 	}
@@ -234,7 +245,7 @@ func (a *AdminAPI) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err)
 	}
-	rep := usageReport{GroupBy: q.GroupBy, KeyID: q.KeyID, From: qs.Get("from"), To: qs.Get("to"), Groups: groups, Total: keystore.UsageGroup{Group: "total"}}
+	rep := usageReport{GroupBy: q.GroupBy, KeyID: q.KeyID, TeamID: q.TeamID, From: qs.Get("from"), To: qs.Get("to"), Groups: groups, Total: keystore.UsageGroup{Group: "total"}}
 	if rep.Groups == nil {
 		rep.Groups = []keystore.UsageGroup{}
 	}
@@ -244,6 +255,7 @@ func (a *AdminAPI) handleUsage(w http.ResponseWriter, r *http.Request) error {
 		rep.Total.PromptTokens += g.PromptTokens
 		rep.Total.CompletionTokens += g.CompletionTokens
 		rep.Total.TotalTokens += g.TotalTokens
+		rep.Total.CostUSD += g.CostUSD
 	}
 	return writeJSON(w, http.StatusOK, rep)
 }

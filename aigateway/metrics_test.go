@@ -49,8 +49,12 @@ func TestMetricsMove(t *testing.T) {
 	tokens := func() float64 {
 		return metricValue(t, "caddy_ai_gateway_tokens_total", `model="gpt-test"`, `kind="completion"`)
 	}
-	rejections := func() float64 { return metricValue(t, "caddy_ai_gateway_rejections_total", `reason="rate_limit_exceeded"`) }
-	latency := func() float64 { return metricValue(t, "caddy_ai_gateway_upstream_duration_seconds_count", `provider="mock"`) }
+	rejections := func() float64 {
+		return metricValue(t, "caddy_ai_gateway_rejections_total", `reason="rate_limit_exceeded"`)
+	}
+	latency := func() float64 {
+		return metricValue(t, "caddy_ai_gateway_upstream_duration_seconds_count", `provider="mock"`)
+	}
 	r0, t0, j0, l0 := reqs(), tokens(), rejections(), latency()
 	for i := 0; i < 3; i++ {
 		e.do("POST", "/v1/chat/completions", k.Key, chatBody("gpt-test", false))
