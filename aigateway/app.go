@@ -5,11 +5,14 @@ package aigateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -168,6 +171,7 @@ func (a *App) Start() error {
 		return err
 	}
 	current.Store(a)
+	a.auditConfig()
 	if keys, err := store.ListKeys(context.Background()); err == nil && len(keys) == 0 {
 		a.logger.Info("no API keys yet; create the first one with `caddy ai-gateway keys create --name <name>` " +
 			`or: curl -X POST localhost:2019/ai_gateway/keys -H 'Content-Type: application/json' -d '{"name":"me"}'`)
@@ -266,3 +270,33 @@ var (
 	_ caddy.CleanerUpper = (*App)(nil)
 	_ caddy.Destructor   = (*pooledStore)(nil)
 )
+
+// auditConfig records a config load in the audit trail: which providers and
+// models it serves, and a fingerprint of their configuration (a hash, so no
+// credential written in the config reaches the trail).
+func (a *App) auditConfig() {
+	provNames := make([]string, 0, len(a.ProvidersRaw))
+	for name := range a.ProvidersRaw {
+		provNames = append(provNames, name)
+	}
+	sort.Strings(provNames)
+	fingerprint, _ := json.Marshal(struct {
+		Providers map[string]json.RawMessage
+		Models    []Model
+	}{a.ProvidersRaw, a.Models})
+	sum := sha256.Sum256(fingerprint)
+	a.audit(context.Background(), keystore.AuditEntry{Action: "config.load", Details: map[string]string{
+		"providers":   truncateList(provNames),
+		"models":      truncateList(a.modelList),
+		"fingerprint": hex.EncodeToString(sum[:]),
+	}})
+}
+
+// truncateList joins names, bounded to what an audit field holds.
+func truncateList(names []string) string {
+	s := strings.Join(names, ",")
+	if len(s) > 1000 {
+		s = strings.ToValidUTF8(s[:1000], "") + "..."
+	}
+	return s
+}

@@ -17,6 +17,16 @@ import (
 // Caddy's admin API, the way the registered command runs in a real binary.
 func cli(t *testing.T, args ...string) string {
 	t.Helper()
+	out, errOut, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("caddy ai-gateway %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// runCLI runs the command and returns what it printed and its error.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	cmdDef, ok := caddycmd.Commands()["ai-gateway"]
 	if !ok {
 		t.Fatal("the ai-gateway command is not registered")
@@ -26,11 +36,12 @@ func cli(t *testing.T, args ...string) string {
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
-	root.SetArgs(append(args, "--address", "localhost:2999"))
-	if err := root.Execute(); err != nil {
-		t.Fatalf("caddy ai-gateway %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	if args[0] != "restore" {
+		args = append(args, "--address", "localhost:2999")
 	}
-	return out.String()
+	root.SetArgs(args)
+	err = root.Execute()
+	return out.String(), errOut.String(), err
 }
 
 // TestCLIAgainstTheRealAdminAPI drives the CLI against the gateway's admin

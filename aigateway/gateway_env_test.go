@@ -124,11 +124,24 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// config is the test Caddyfile with extra lines in the ai_gateway block.
+func (e *env) config(extra string) string {
+	return fmt.Sprintf(gatewayConfig, e.storeDir, strings.TrimPrefix(e.mockURL, "http://"), extra)
+}
+
+// replaceOnce replaces old in s, which must hold it.
+func replaceOnce(t *testing.T, s, old, repl string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("%q not found in the config", old)
+	}
+	return strings.Replace(s, old, repl, 1)
+}
+
 // load (re)loads the gateway config with extra lines in the ai_gateway block.
 func (e *env) load(extra string) {
 	e.t.Helper()
-	cfg := fmt.Sprintf(gatewayConfig, e.storeDir, strings.TrimPrefix(e.mockURL, "http://"), extra)
-	e.tc.InitServer(cfg, "caddyfile")
+	e.tc.InitServer(e.config(extra), "caddyfile")
 	if e.t.Failed() {
 		e.t.FailNow()
 	}

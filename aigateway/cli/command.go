@@ -112,7 +112,7 @@ func setupCommand(cmd *cobra.Command, e env) {
 		auditVerifyCommand(e),
 		auditHeadCommand(e),
 	)
-	cmd.AddCommand(keys, teams, usageCommand(e), audit, backupCommand(e))
+	cmd.AddCommand(keys, teams, usageCommand(e), audit, backupCommand(e), restoreCommand())
 }
 
 // runner adapts fn to cobra's RunE: it builds a client from the --address
@@ -541,9 +541,9 @@ and renamed when complete; an existing file is only replaced with
 Keep backups private: they hold key hashes and metadata, never plaintext
 keys.
 
-Restore is offline: stop Caddy, restore the backup into a new, empty
-directory with the gateway's restore, point the gateway's storage at
-that directory and start Caddy again. See the README's Backup section.`,
+Restore is offline: 'caddy ai-gateway restore --from <file> --dir <new
+dir>', then point the gateway's store at that directory (or swap it in
+while Caddy is stopped) and start Caddy. See the README's Backup section.`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
