@@ -71,7 +71,7 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 // make in a minute before the audit trail records it.
 const failuresPerMinute = 10
 
-var repeatedFailuresAudited sync.Map // address -> time of the last audit entry
+var repeatedFailuresAudited sync.Map // store dir|address -> time of the last audit entry
 
 // authFailed records a failed authentication: the metric and event, an
 // audit entry when a revoked or expired key was used, and one when an
@@ -84,8 +84,9 @@ func (a *App) authFailed(r *http.Request, key keystore.Key) {
 	}
 	if d := limiter.Allow("authfail:"+remote, failuresPerMinute, 1); !d.Allowed {
 		now := time.Now()
-		if last, ok := repeatedFailuresAudited.Load(remote); !ok || now.Sub(last.(time.Time)) > time.Minute {
-			repeatedFailuresAudited.Store(remote, now)
+		seenKey := a.storeKey + "|" + remote // once a minute per address, in each store's trail
+		if last, ok := repeatedFailuresAudited.Load(seenKey); !ok || now.Sub(last.(time.Time)) > time.Minute {
+			repeatedFailuresAudited.Store(seenKey, now)
 			a.audit(r.Context(), keystore.AuditEntry{Action: "auth.repeated_failures", Remote: remote,
 				Details: map[string]string{"threshold": strconv.Itoa(failuresPerMinute) + "/min"}})
 		}
