@@ -1,42 +1,14 @@
 package gemini
 
 import (
-	"encoding/json"
-	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/providertest"
 )
 
-// FuzzEncodeRequest translates any OpenAI request a client could send into
-// this provider's format: it must never panic, and a request it cannot
-// translate must be a clear 400, never anything else.
+// FuzzEncodeRequest translates any OpenAI request into this provider's
+// format: no panic, and a clear 400 for what cannot be translated.
 func FuzzEncodeRequest(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("..", "openai", "testdata", "requests", "*.json"))
-	for _, s := range seeds {
-		if b, err := os.ReadFile(s); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := openai.DecodeChatRequest(body)
-		if err != nil {
-			return
-		}
-		out, err := encodeRequest(req)
-		if err != nil {
-			var pe *providers.Error
-			if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest || pe.Message == "" {
-				t.Fatalf("untranslatable request: got %v, want a 400 saying why", err)
-			}
-			return
-		}
-		if _, err := json.Marshal(out); err != nil {
-			t.Fatalf("the translation does not encode: %v", err)
-		}
-	})
+	providertest.FuzzEncodeRequest(f, func(req *providers.ChatRequest) (any, error) { return encodeRequest(req) })
 }
