@@ -854,7 +854,15 @@ func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (*Key, error) 
 	if subtle.ConstantTimeCompare([]byte(sk.Hash), []byte(want)) != 1 {
 		return nil, fmt.Errorf("keystore: hash index and record disagree for key %s", sk.ID)
 	}
-	return &sk.Key, nil
+	// The result lives in the auth cache for the life of the process:
+	// copy the Key out rather than point into sk, which would keep the
+	// whole storedKey and its 64-byte hex Hash alive with it, and share
+	// the status constant instead of a decoded copy per key.
+	k := sk.Key
+	if k.Status == StatusActive {
+		k.Status = StatusActive
+	}
+	return &k, nil
 }
 
 // Close flushes queued usage, stops the background goroutines and closes

@@ -84,7 +84,11 @@ func (s *stream) Next() (providers.Event, error) {
 	for {
 		if len(s.pending) > 0 {
 			ev := s.pending[0]
-			s.pending = s.pending[1:]
+			// Shift rather than re-slice: s.pending[1:] would drop the front of
+			// the backing array, and the next refill would allocate anew.
+			n := copy(s.pending, s.pending[1:])
+			s.pending[n] = providers.Event{}
+			s.pending = s.pending[:n]
 			return ev, nil
 		}
 		if s.done {

@@ -41,7 +41,11 @@ func (s *chunkStream) Next() (providers.Event, error) {
 		}
 	}
 	ev := s.queue[0]
-	s.queue = s.queue[1:]
+	// Shift rather than re-slice: s.queue[1:] would drop the front of
+	// the backing array, and the next refill would allocate anew.
+	n := copy(s.queue, s.queue[1:])
+	s.queue[n] = providers.Event{}
+	s.queue = s.queue[:n]
 	return ev, nil
 }
 
