@@ -82,8 +82,10 @@ func (g *gatewayProcess) call(method, path string, body any, out any) int {
 	return resp.StatusCode
 }
 
-// TestCrashUnderLoad kills a gateway process with SIGKILL while requests
-// are in flight, restarts it on the same store, and checks that every
+// TestCrashUnderLoad builds the gateway binary (minutes on a cold build
+// cache: cmd/testall gives go test a long timeout), kills the process with
+// SIGKILL while requests are in flight, restarts it on the same store, and
+// checks that every
 // acknowledged key, team, spend and audit entry is there, that the audit
 // chain verifies, and that the reservations the crash left open were
 // released.

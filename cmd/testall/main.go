@@ -21,7 +21,7 @@ func main() {
 		fuzztime = "4s"
 	}
 	failed := 0
-	if err := run("go", "test", "-race", "./..."); err != nil {
+	if err := run("go", "test", "-race", "-timeout", "25m", "./..."); err != nil {
 		failed++
 	}
 
