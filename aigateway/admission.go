@@ -2,6 +2,8 @@ package aigateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
@@ -94,8 +96,12 @@ const defaultReserveTokens = 4096
 // token quotas. Headers describing the limits are set on w. A rejection is
 // a 429 (rate_limit_exceeded, or insufficient_quota for budgets and
 // quotas) with Retry-After.
-func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, requestID, model string, bodyLen int, askedMaxTokens int64) (*admission, *providers.Error) {
-	ad := &admission{app: a, resvID: requestID}
+func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, bodyLen int, askedMaxTokens int64) (*admission, *providers.Error) {
+	// The reservation's id is the gateway's own: a client's X-Request-Id
+	// could collide with another request's on purpose.
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	ad := &admission{app: a, resvID: "resv_" + hex.EncodeToString(id[:])}
 	ad.scopes = append(ad.scopes, scopeLimits{scope: keystore.KeyScope(key.ID), limits: key.Limits})
 	if key.Team != "" {
 		t, err := a.team(ctx, key.Team)

@@ -88,7 +88,7 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 			return nil
 		}
 		var perr *providers.Error
-		ad, perr = h.app.admit(r.Context(), w, key, rec.RequestID, in.Model, len(body), in.maxTokens())
+		ad, perr = h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens())
 		if perr != nil {
 			rec.Status = perr.Status
 			writeError(w, openai.Inbound{}, perr)

@@ -115,7 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	target, _ := h.app.lookupModel(in.Model)
 	rec.Provider = target.providerName
-	ad, perr := h.app.admit(r.Context(), w, key, rec.RequestID, in.Model, len(body), in.maxTokens())
+	ad, perr := h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens())
 	if perr != nil {
 		rec.Status = perr.Status
 		writeError(w, ep.dialect, perr)
