@@ -2,7 +2,6 @@ package gemini
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,48 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/providertest"
 )
 
-// benchRequest is a realistic OpenAI chat request: a system prompt, a user
-// turn, an assistant turn and one tool.
-const benchRequest = `{"model":"gemini-2.5-flash","stream":true,"temperature":0.2,"max_tokens":1024,
-"messages":[
- {"role":"system","content":"You are a helpful assistant. Answer briefly and call tools when they help."},
- {"role":"user","content":"What is the weather in Paris today, and should I take an umbrella for a walk this afternoon?"},
- {"role":"assistant","content":"Let me check the forecast for Paris."}],
-"tools":[{"type":"function","function":{"name":"get_weather","description":"Get the current weather for a city",
- "parameters":{"type":"object","properties":{"city":{"type":"string","description":"City name"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["city"]}}}]}`
-
-func benchDecodedRequest(b *testing.B) *providers.ChatRequest {
-	req, err := openai.DecodeChatRequest([]byte(benchRequest))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return req
-}
-
-// drainBench reads s to its end and returns the number of events; an
-// EventError fails the benchmark.
-func drainBench(b *testing.B, s providers.Stream) int {
-	n := 0
-	for {
-		ev, err := s.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil || ev.Type == providers.EventError {
-			b.Fatalf("event %d: %v %+v", n, err, ev.Err)
-		}
-		n++
-	}
-	_ = s.Close()
-	return n
-}
-
 func BenchmarkEncodeRequest(b *testing.B) {
-	req := benchDecodedRequest(b)
+	req := providertest.BenchRequest(b, "gemini-2.5-flash")
 	b.ReportAllocs()
 	for range b.N {
 		if _, err := encodeRequest(req); err != nil {
@@ -82,7 +44,7 @@ func BenchmarkStreamDecode(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	events := 0
 	for range b.N {
-		events = drainBench(b, newStream(io.NopCloser(bytes.NewReader(raw)), "gemini-2.5-flash", "secret-key-123"))
+		events = providertest.Drain(b, newStream(io.NopCloser(bytes.NewReader(raw)), "gemini-2.5-flash", "secret-key-123"))
 	}
 	b.ReportMetric(float64(events), "events/op")
 }
