@@ -97,11 +97,7 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		rec.TeamID = ad.teamID
 		forceUsage := in.Stream && !in.includeUsage()
 		if forceUsage || ad.maxTokens > 0 {
-			capField := "max_tokens"
-			if in.MaxCompletionTokens != nil {
-				capField = "max_completion_tokens"
-			}
-			if nb, err := rewriteBody(body, in.Model, in.Model, forceUsage, ad.maxTokens, capField); err == nil {
+			if nb, err := rewriteBody(body, in.Model, in.Model, forceUsage, ad.maxTokens, in.maxTokensField()); err == nil {
 				body, dropUsageChunk = nb, forceUsage
 			}
 		}

@@ -37,11 +37,7 @@ func (x *exchange) passthrough(pt providers.Passthrough, op providers.Operation,
 	// A stream is metered from its final usage chunk; ask for it even when
 	// the client did not, and keep it from the client then.
 	forceUsage := op == providers.OpChatCompletions && in.Stream && !in.includeUsage()
-	capField := "max_tokens"
-	if in.MaxCompletionTokens != nil {
-		capField = "max_completion_tokens"
-	}
-	upBody, err := rewriteBody(body, in.Model, x.target.upstreamModel, forceUsage, x.capTokens, capField)
+	upBody, err := rewriteBody(body, in.Model, x.target.upstreamModel, forceUsage, x.capTokens, in.maxTokensField())
 	if err != nil {
 		x.rec.Status = http.StatusBadRequest
 		writeError(x.w, x.dialect, errBadRequest("invalid_json", "", "the request body is not a JSON object"))

@@ -25,6 +25,16 @@ type inboundRequest struct {
 	MaxCompletionTokens *int64 `json:"max_completion_tokens"`
 }
 
+// maxTokensField is the name a cap on the completion is written under:
+// the one the client used, max_tokens when it used none (every
+// OpenAI-compatible host knows that one).
+func (r *inboundRequest) maxTokensField() string {
+	if r.MaxCompletionTokens != nil {
+		return "max_completion_tokens"
+	}
+	return "max_tokens"
+}
+
 // maxTokens is the completion bound the client asked for, 0 for none.
 func (r *inboundRequest) maxTokens() int64 {
 	switch {

@@ -39,6 +39,7 @@ func TestBadInputGetsAClearError(t *testing.T) {
 		upstream bool // whether the mock must see the request
 	}{
 		{"no key", "POST", "/v1/chat/completions", "", chatBody("gpt-test", false), nil, 401, "invalid_api_key", false},
+		{"key in the query string", "POST", "/v1/chat/completions?key=" + k.Key + "&api_key=" + k.Key, "", chatBody("gpt-test", false), nil, 401, "invalid_api_key", false},
 		{"unknown key", "POST", "/v1/chat/completions", "aigw_" + strings.Repeat("0", 49), chatBody("gpt-test", false), nil, 401, "invalid_api_key", false},
 		{"bad checksum", "POST", "/v1/chat/completions", string(flipped), chatBody("gpt-test", false), nil, 401, "invalid_api_key", false},
 		{"not a gateway key", "POST", "/v1/chat/completions", "sk-proj-abcdef", chatBody("gpt-test", false), nil, 401, "invalid_api_key", false},

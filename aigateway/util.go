@@ -43,15 +43,6 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(b[:])
 }
 
-func looksLikeOpenAIError(body []byte) bool {
-	var e struct {
-		Error *struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	return json.Unmarshal(body, &e) == nil && e.Error != nil
-}
-
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)

@@ -33,12 +33,6 @@ type spend struct {
 	Tokens      int64      `json:"tokens"`
 }
 
-// limitFlagNames are the flags addLimitFlags defines, in display order.
-var limitFlagNames = []string{
-	"rpm", "tpm", "max-parallel", "max-tokens",
-	"token-quota", "quota-period", "budget-usd", "budget-period",
-}
-
 // addLimitFlags adds the limit flags shared by keys and teams. what names
 // the limited thing in the help texts, e.g. "the key".
 func addLimitFlags(cmd *cobra.Command, what string) {

@@ -161,8 +161,6 @@ func NewStreamEncoder(w io.Writer, includeUsage bool) *StreamEncoder {
 	return &StreamEncoder{w: w, includeUsage: includeUsage, roleSent: make(map[int]bool, 1)}
 }
 
-var nullUsage = json.RawMessage("null")
-
 // Encode writes the chunk(s) for ev.
 func (e *StreamEncoder) Encode(ev providers.Event) error {
 	switch ev.Type {
