@@ -45,8 +45,9 @@ func main() {
 type flags struct {
 	duration, warmup, reqTimeout, npmTimeout time.Duration
 	rounds, conc                             int
-	portkey, pin                             bool
+	portkey, pin, profile                    bool
 	scenarios, out, results                  string
+	outAbs                                   string // f.out made absolute; profiles go there
 	portkeyVersion, honoVersion              string
 }
 
@@ -64,6 +65,7 @@ func parseFlags() flags {
 	flag.StringVar(&f.portkeyVersion, "portkey-version", "1.15.2", "@portkey-ai/gateway version")
 	flag.StringVar(&f.honoVersion, "hono-node-server", "1.11.5", "@hono/node-server version forced with npm overrides (later ones break Portkey's streaming)")
 	flag.BoolVar(&f.pin, "pin", true, "pin servers to CPU 0 and the load generator to CPU 1 with taskset (needs ≥ 2 CPUs)")
+	flag.BoolVar(&f.profile, "profile", false, "after each scenario's rounds at high concurrency, load each gateway target once more for -duration while taking a CPU profile from Caddy's admin API (written to <out>/profile-<scenario>-<target>.pprof; not counted in the results)")
 	flag.StringVar(&f.scenarios, "scenarios", SJSON+","+SXlat+","+SStream, "comma-separated scenarios to run")
 	flag.StringVar(&f.out, "out", "bench/out", "directory for binaries, configs, logs, the gateway store and Portkey")
 	flag.StringVar(&f.results, "results", "bench/results", "directory for <timestamp>.json and latest.md")
@@ -90,6 +92,7 @@ func run() error {
 		return filepath.Join(root, p)
 	}
 	out, resultsDir := abs(f.out), abs(f.results)
+	f.outAbs = out
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ type Target struct {
 	Name string
 	Desc string
 	Req  Request
+	// ProfileURL is the serving process's CPU profile endpoint (Caddy's
+	// admin /debug/pprof/profile), empty when it has none.
+	ProfileURL string
 }
 
 // Scenario is a set of targets measured alternately.
@@ -62,6 +65,7 @@ func Scenarios(e *Env, portkey bool) []Scenario {
 		}
 		return []byte(fmt.Sprintf(chatBody, model))
 	}
+	profile := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", e.AdminPort)
 	targets := func(stream bool, names ...string) []Target {
 		var ts []Target
 		for _, n := range names {
@@ -73,8 +77,10 @@ func Scenarios(e *Env, portkey bool) []Scenario {
 				t.Desc, t.Req.URL, t.Req.Header = "plain Caddy reverse_proxy → mock", url(e.CaddyPort), header("dummy")
 			case TGateway:
 				t.Desc, t.Req.URL, t.Req.Header = "ai_gateway OpenAI passthrough (key auth, metering)", url(e.GatewayPort), header(e.GatewayKey)
+				t.ProfileURL = profile
 			case TAIAuth:
 				t.Desc, t.Req.URL, t.Req.Header = "ai_auth + reverse_proxy → mock", url(e.AuthPort), header(e.GatewayKey)
+				t.ProfileURL = profile
 			case TPortkey:
 				if !portkey {
 					continue
@@ -83,6 +89,7 @@ func Scenarios(e *Env, portkey bool) []Scenario {
 			case TTranslation:
 				t.Desc, t.Req.URL, t.Req.Header = "ai_gateway OpenAI in → anthropic provider → mock /v1/messages", url(e.GatewayPort), header(e.GatewayKey)
 				t.Req.Body = mk(stream, translateModel)
+				t.ProfileURL = profile
 			}
 			ts = append(ts, t)
 		}
