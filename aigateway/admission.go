@@ -97,11 +97,7 @@ const defaultReserveTokens = 4096
 // a 429 (rate_limit_exceeded, or insufficient_quota for budgets and
 // quotas) with Retry-After.
 func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, bodyLen int, askedMaxTokens int64) (*admission, *providers.Error) {
-	// The reservation's id is the gateway's own: a client's X-Request-Id
-	// could collide with another request's on purpose.
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	ad := &admission{app: a, resvID: "resv_" + hex.EncodeToString(id[:])}
+	ad := &admission{app: a}
 	ad.scopes = append(ad.scopes, scopeLimits{scope: keystore.KeyScope(key.ID), limits: key.Limits})
 	if key.Team != "" {
 		t, err := a.team(ctx, key.Team)
@@ -195,6 +191,11 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 			ad.undo()
 			return nil, errStoreUnavailable()
 		}
+		// The reservation's id is the gateway's own: a client's
+		// X-Request-Id could collide with another request's on purpose.
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		ad.resvID = "resv_" + hex.EncodeToString(id[:])
 		cost := governor.Cost(ad.price, governor.Usage{PromptTokens: prompt, CompletionTokens: ad.estimate - prompt})
 		err = g.Reserve(ctx, keystore.Reservation{ID: ad.resvID, Allowances: allowances, CostMicros: cost, Tokens: ad.estimate, At: time.Now()})
 		switch {
@@ -209,8 +210,6 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 			a.logger.Error("reservation failed", zap.Error(err))
 			return nil, errStoreUnavailable()
 		}
-	} else {
-		ad.resvID = ""
 	}
 	return ad, nil
 }

@@ -71,6 +71,12 @@ type StoreConfig struct {
 	// SyncWrites makes every commit fsync. Without it a process crash loses
 	// nothing, but an OS crash or power cut can lose the latest commits.
 	SyncWrites bool `json:"sync_writes,omitempty"`
+	// KeyCache bounds how many keys are kept in memory for authentication
+	// (about 450 bytes each). A key not cached costs one store read on its
+	// next use. 0 means keystore.DefaultKeyCacheSize (100000); -1 turns the
+	// cache off. Like sync_writes it applies when the store is opened,
+	// not on a reload that finds it open.
+	KeyCache int `json:"key_cache,omitempty"`
 }
 
 // Model publishes a provider's model under a public name.
@@ -112,6 +118,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.Store.Type != "" && a.Store.Type != "badger" {
 		return fmt.Errorf("store type %q: only \"badger\" is supported", a.Store.Type)
+	}
+	if a.Store.KeyCache < -1 {
+		return fmt.Errorf("store key_cache %d: use a positive size, 0 for the default or -1 for none", a.Store.KeyCache)
 	}
 	a.ctx = ctx
 	a.images = newImageFetcher(a.ImageFetch)
@@ -215,6 +224,7 @@ var storePool = caddy.NewUsagePool()
 type pooledStore struct {
 	keystore.Store
 	syncWrites bool
+	keyCache   int
 }
 
 // Destruct closes the store when its last user is gone.
@@ -236,13 +246,13 @@ func (a *App) keyStore() (keystore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	syncWrites := a.Store.SyncWrites
+	syncWrites, keyCache := a.Store.SyncWrites, a.Store.KeyCache
 	val, loaded, err := storePool.LoadOrNew(dir, func() (caddy.Destructor, error) {
-		s, err := keystore.OpenBadger(dir, keystore.BadgerOptions{SyncWrites: syncWrites, Logger: a.logger})
+		s, err := keystore.OpenBadger(dir, keystore.BadgerOptions{SyncWrites: syncWrites, KeyCacheSize: keyCache, Logger: a.logger})
 		if err != nil {
 			return nil, err
 		}
-		return &pooledStore{Store: s, syncWrites: syncWrites}, nil
+		return &pooledStore{Store: s, syncWrites: syncWrites, keyCache: keyCache}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the key store: %w", err)
@@ -251,6 +261,10 @@ func (a *App) keyStore() (keystore.Store, error) {
 	if loaded && ps.syncWrites != syncWrites {
 		a.logger.Warn("store already open with another sync_writes setting; it applies after a restart",
 			zap.String("dir", dir), zap.Bool("sync_writes_in_use", ps.syncWrites))
+	}
+	if loaded && ps.keyCache != keyCache {
+		a.logger.Warn("store already open with another key_cache setting; it applies after a restart",
+			zap.String("dir", dir), zap.Int("key_cache_in_use", ps.keyCache))
 	}
 	a.store, a.storeKey = ps.Store, dir
 	a.logger.Info("key store ready", zap.String("dir", dir), zap.Bool("sync_writes", ps.syncWrites))

@@ -50,6 +50,7 @@ func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //	ai_gateway {
 //		store badger [<dir>] {
 //			sync_writes
+//			key_cache <keys>|off
 //		}
 //		provider <name> <type> {
 //			<provider options>
@@ -178,7 +179,7 @@ func errAt(tok caddyfile.Token, format string, args ...any) error {
 	return d.Errf(format, args...)
 }
 
-// parseStore parses `store badger [<dir>] { sync_writes }`.
+// parseStore parses `store badger [<dir>] { sync_writes; key_cache <n>|off }`.
 func parseStore(d *caddyfile.Dispenser) (*aigateway.StoreConfig, error) {
 	args := d.RemainingArgs()
 	if len(args) < 1 || len(args) > 2 {
@@ -198,6 +199,22 @@ func parseStore(d *caddyfile.Dispenser) (*aigateway.StoreConfig, error) {
 				return nil, d.ArgErr()
 			}
 			sc.SyncWrites = true
+		case "key_cache":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			if d.Val() == "off" {
+				sc.KeyCache = -1
+			} else {
+				n, err := strconv.Atoi(d.Val())
+				if err != nil || n <= 0 {
+					return nil, d.Errf("key_cache: expected a positive number of keys or off, got %q", d.Val())
+				}
+				sc.KeyCache = n
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
 		default:
 			return nil, d.Errf("unknown store option %q", d.Val())
 		}

@@ -434,6 +434,42 @@ func TestCaddyfileErrors(t *testing.T) {
 			want: []string{"wrong argument count or unexpected line ending after 'true'"},
 			line: 4,
 		},
+		{
+			name: "key_cache not a number",
+			in: `{
+	ai_gateway {
+		store badger {
+			key_cache lots
+		}
+	}
+}`,
+			want: []string{`key_cache: expected a positive number of keys or off, got "lots"`},
+			line: 4,
+		},
+		{
+			name: "key_cache zero",
+			in: `{
+	ai_gateway {
+		store badger {
+			key_cache 0
+		}
+	}
+}`,
+			want: []string{`key_cache: expected a positive number of keys or off, got "0"`},
+			line: 4,
+		},
+		{
+			name: "key_cache without a size",
+			in: `{
+	ai_gateway {
+		store badger {
+			key_cache
+		}
+	}
+}`,
+			want: []string{"wrong argument count"},
+			line: 4,
+		},
 
 		// The ai_gateway and ai_auth directives.
 		{

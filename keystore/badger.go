@@ -81,6 +81,10 @@ type BadgerOptions struct {
 	// InMemory keeps everything in memory and ignores dir. Tests only: all
 	// data is lost on Close.
 	InMemory bool
+	// KeyCacheSize bounds how many key records Authenticate keeps in
+	// memory: 0 means DefaultKeyCacheSize, a negative value no cache. A
+	// key not cached costs a store read (about 10 µs) on its next use.
+	KeyCacheSize int
 }
 
 // BadgerStore is the Store backed by an embedded Badger v4 database.
@@ -104,13 +108,8 @@ type BadgerStore struct {
 	// around db.Close, so no read runs on an unmapped database.
 	lifeMu sync.RWMutex
 
-	// The auth cache maps key hashes to immutable records. cacheGen counts
-	// invalidations: a cache miss fills the cache only if no invalidation
-	// happened since it started, so a read that raced with a revoke can never
-	// put the revoked key's old record back (the stale-refill bug).
-	cacheMu  sync.RWMutex
-	cache    map[[32]byte]*Key
-	cacheGen uint64
+	// cache maps key hashes to immutable records, bounded (see authCache).
+	cache *authCache
 
 	// Usage writer state. sendMu is read-held by senders and write-held by
 	// Close when it closes usageCh, so no send hits a closed channel.
@@ -184,7 +183,7 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		inMemory:     opts.InMemory,
 		sync:         opts.SyncWrites,
 		now:          time.Now,
-		cache:        make(map[[32]byte]*Key),
+		cache:        newAuthCache(opts.KeyCacheSize),
 		usageCh:      make(chan usageMsg, usageQueueSize),
 		writerDone:   make(chan struct{}),
 		ledgerRows:   make(map[rowRef]*ledgerRow),
@@ -330,16 +329,11 @@ func (s *BadgerStore) invalidate(hexHash string) {
 	var h [32]byte
 	if n, err := hex.Decode(h[:], []byte(hexHash)); err != nil || n != len(h) {
 		// A record without a valid hash cannot be in the cache under it;
-		// still bump the generation so no racing fill survives.
-		s.cacheMu.Lock()
-		s.cacheGen++
-		s.cacheMu.Unlock()
+		// still bump the generations so no racing fill survives.
+		s.cache.invalidateAll()
 		return
 	}
-	s.cacheMu.Lock()
-	delete(s.cache, h)
-	s.cacheGen++
-	s.cacheMu.Unlock()
+	s.cache.invalidate(&h)
 }
 
 func (s *BadgerStore) timeNow() time.Time {
@@ -788,10 +782,11 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 // ErrRevoked or ErrExpired together with the key's record (so the caller
 // can log its ID). On success it returns the record.
 //
-// Records are cached in process after the first lookup; every write through
-// this store invalidates its entry before returning, so changes are seen by
-// the next call. Unknown keys are not cached, so random keys cannot grow the
-// cache. The returned Key shares its Models slice and Metadata map with the
+// Records are cached in process after the first lookup, up to
+// KeyCacheSize of them (the least recently used make room); every write
+// through this store invalidates its entry before returning, so changes are
+// seen by the next call. Unknown keys are not cached, so random keys cannot
+// fill the cache. The returned Key shares its Models slice and Metadata map with the
 // cache: callers must not modify them.
 func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now time.Time) (Key, error) {
 	if err := CheckFormat(presented); err != nil {
@@ -801,20 +796,13 @@ func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now ti
 		return Key{}, ErrClosed
 	}
 	h := HashKey(presented)
-	s.cacheMu.RLock()
-	k, ok := s.cache[h]
-	gen := s.cacheGen
-	s.cacheMu.RUnlock()
-	if !ok {
+	k, gen := s.cache.get(&h)
+	if k == nil {
 		var err error
 		if k, err = s.loadByHash(ctx, h); err != nil {
 			return Key{}, err
 		}
-		s.cacheMu.Lock()
-		if s.cacheGen == gen {
-			s.cache[h] = k
-		}
-		s.cacheMu.Unlock()
+		s.cache.put(&h, k, gen)
 	}
 	switch k.StatusAt(now) {
 	case StatusRevoked:
@@ -854,8 +842,7 @@ func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (*Key, error) 
 	if subtle.ConstantTimeCompare([]byte(sk.Hash), []byte(want)) != 1 {
 		return nil, fmt.Errorf("keystore: hash index and record disagree for key %s", sk.ID)
 	}
-	// The result lives in the auth cache for the life of the process:
-	// copy the Key out rather than point into sk, which would keep the
+	// The result may live in the auth cache for long: copy the Key out rather than point into sk, which would keep the
 	// whole storedKey and its 64-byte hex Hash alive with it, and share
 	// the status constant instead of a decoded copy per key.
 	k := sk.Key
@@ -883,9 +870,7 @@ func (s *BadgerStore) Close() error {
 		s.lifeMu.Lock()
 		s.closeErr = s.db.Close()
 		s.lifeMu.Unlock()
-		s.cacheMu.Lock()
-		clear(s.cache)
-		s.cacheMu.Unlock()
+		s.cache.clear()
 	})
 	return s.closeErr
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -212,5 +213,17 @@ func TestCaddyfiles(t *testing.T) {
 	}
 	if pk := PortkeyPackageJSON("1.15.2", "1.11.5"); !strings.Contains(pk, `"overrides": { "@hono/node-server": "1.11.5" }`) {
 		t.Errorf("package.json:\n%s", pk)
+	}
+}
+
+// TestVerdictJSONSkip checks a skipped verdict (NaN value) still encodes,
+// as null, so a run without Portkey can write its results.
+func TestVerdictJSONSkip(t *testing.T) {
+	b, err := json.Marshal([]Verdict{{Target: "gateway", Check: "x", Value: math.NaN(), Status: Skip}, {Target: "g", Value: 1.5, Status: Pass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, `"value":null`) || !strings.Contains(s, `"value":1.5`) || !strings.Contains(s, `"status":"SKIP"`) {
+		t.Fatalf("got %s", s)
 	}
 }

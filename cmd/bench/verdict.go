@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -21,6 +22,20 @@ type Verdict struct {
 	Limit  float64 `json:"limit"`
 	Unit   string  `json:"unit"` // "x" (ratio) or "us"
 	Status string  `json:"status"`
+}
+
+// MarshalJSON writes a value that could not be computed (NaN, which JSON
+// cannot carry) as null.
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	type plain Verdict
+	out := struct {
+		plain
+		Value *float64 `json:"value"`
+	}{plain: plain(v)}
+	if !math.IsNaN(v.Value) {
+		out.Value = &v.Value
+	}
+	return json.Marshal(out)
 }
 
 // String is the PASS/MISS line.
