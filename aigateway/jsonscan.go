@@ -9,8 +9,12 @@ package aigateway
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
 // maxNestingDepth is encoding/json's limit on nested arrays and objects,
@@ -628,4 +632,459 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// The top-level fields of a request the gateway acts on, by index.
+const (
+	fieldModel = iota
+	fieldStream
+	fieldStreamOptions
+	fieldMaxTokens
+	fieldMaxCompletionTokens
+	numFields
+)
+
+var fieldNames = [numFields]string{"model", "stream", "stream_options", "max_tokens", "max_completion_tokens"}
+
+// bodyScan is what one scan of a request body finds: where the fields the
+// gateway acts on are, and what is needed to splice members in and out.
+type bodyScan struct {
+	field [numFields]member
+	has   [numFields]bool
+	// next is the key offset of the member after each field, -1 for none.
+	next [numFields]int
+	// n members in all, the first and the last of them.
+	n           int
+	first, last member
+	// lastOther is the last member that is not a completion bound, the
+	// last one kept when the bounds are taken out.
+	lastOther member
+	hasOther  bool
+	// end is the offset of the object's closing brace.
+	end int
+	// dup is the first field found twice, -1 for none.
+	dup int
+	err *jsonSyntaxError
+}
+
+// scanBody scans a request body once, validating all of it.
+func scanBody(body []byte) bodyScan {
+	sc := bodyScan{dup: -1}
+	s := newObjectScanner(body, 0)
+	prev := -1 // the field the previous member was, -1 for another member
+	for m, ok := s.next(); ok; m, ok = s.next() {
+		if prev >= 0 {
+			sc.next[prev] = m.keyStart
+		}
+		if sc.n == 0 {
+			sc.first = m
+		}
+		sc.n++
+		sc.last = m
+		prev = -1
+		f := fieldOf(body, m)
+		switch {
+		case f < 0:
+		case sc.has[f]:
+			if sc.dup < 0 {
+				sc.dup = f
+			}
+			f = -1
+		default:
+			sc.field[f], sc.has[f], sc.next[f] = m, true, -1
+			prev = f
+		}
+		if f != fieldMaxTokens && f != fieldMaxCompletionTokens {
+			sc.lastOther, sc.hasOther = m, true
+		}
+	}
+	sc.err, sc.end = s.err, s.end
+	return sc
+}
+
+// fieldOf is which of the gateway's fields the key of m names, -1 for none.
+func fieldOf(d []byte, m member) int {
+	// Keys are mostly unescaped: their length rules most names out.
+	n := m.keyEnd - m.keyStart - 2
+	for f, name := range fieldNames {
+		if (m.keyEscaped || n == len(name)) && keyIs(d, m, name) {
+			return f
+		}
+	}
+	return -1
+}
+
+// errDuplicate is the error for a field the gateway acts on sent twice:
+// the gateway would act on one occurrence while the upstream, whose parser
+// may keep the other, acts on another.
+func errDuplicate(name string) *providers.Error {
+	return errBadRequest("invalid_json", name, "duplicate field '"+name+"'")
+}
+
+func errFieldType(name, want string) *providers.Error {
+	return errBadRequest("invalid_type", name, "invalid type for '"+name+"': expected "+want)
+}
+
+// parseInbound decodes the fields the gateway needs. It rejects bodies that
+// are not one JSON object, a field it acts on sent twice, a field of the
+// wrong type, and a missing model. Field names match exactly, as upstream
+// providers match them; null is taken for absent, as encoding/json does.
+func parseInbound(body []byte) (inboundRequest, *providers.Error) {
+	var in inboundRequest
+	if len(body) == 0 {
+		return in, errBadRequest("invalid_json", "", "the request body is empty; expected a JSON object")
+	}
+	sc := scanBody(body)
+	if sc.err != nil {
+		if sc.err.notObject {
+			return in, errBadRequest("invalid_json", "", "the request body must be a JSON object")
+		}
+		return in, errBadRequest("invalid_json", "", "the request body is not valid JSON: "+sc.err.Error())
+	}
+	if sc.dup >= 0 {
+		return in, errDuplicate(fieldNames[sc.dup])
+	}
+	var usage member
+	var hasUsage bool
+	if sc.has[fieldStreamOptions] {
+		var perr *providers.Error
+		if usage, hasUsage, perr = includeUsageOf(body, sc.field[fieldStreamOptions]); perr != nil {
+			return in, perr
+		}
+	}
+	// Type errors are reported for the first field in the body, as
+	// encoding/json reports them.
+	var perr *providers.Error
+	at := len(body)
+	fail := func(m member, e *providers.Error) {
+		if m.valStart < at {
+			at, perr = m.valStart, e
+		}
+	}
+	for f := range numFields {
+		if !sc.has[f] {
+			continue
+		}
+		m := sc.field[f]
+		v := body[m.valStart:m.valEnd]
+		if string(v) == "null" {
+			continue
+		}
+		var ok bool
+		switch f {
+		case fieldModel:
+			if in.Model, ok = decodeString(v); !ok {
+				fail(m, errFieldType("model", "string"))
+			}
+		case fieldStream:
+			if in.Stream, ok = decodeBool(v); !ok {
+				fail(m, errFieldType("stream", "bool"))
+			}
+		case fieldStreamOptions:
+			if v[0] != '{' {
+				fail(m, errFieldType("stream_options", "object"))
+			} else if hasUsage && string(body[usage.valStart:usage.valEnd]) != "null" {
+				if in.IncludeUsage, ok = decodeBool(body[usage.valStart:usage.valEnd]); !ok {
+					fail(m, errFieldType("stream_options.include_usage", "bool"))
+				}
+			}
+		case fieldMaxTokens:
+			if in.MaxTokens, ok = decodeInt(v); !ok {
+				fail(m, errFieldType("max_tokens", "int64"))
+			}
+			in.HasMaxTokens = ok
+		case fieldMaxCompletionTokens:
+			if in.MaxCompletionTokens, ok = decodeInt(v); !ok {
+				fail(m, errFieldType("max_completion_tokens", "int64"))
+			}
+			in.HasMaxCompletionTokens = ok
+		}
+	}
+	if perr != nil {
+		// What was decoded still goes in the usage record.
+		return in, perr
+	}
+	if in.Model == "" {
+		return in, errBadRequest("missing_model", "model", "you must provide a model parameter")
+	}
+	return in, nil
+}
+
+// includeUsageOf finds include_usage in the stream_options member when
+// that is an object. It too is refused twice: it decides whether the
+// gateway asks the upstream for the usage it meters.
+func includeUsageOf(body []byte, so member) (usage member, found bool, perr *providers.Error) {
+	if body[so.valStart] != '{' {
+		return usage, false, nil
+	}
+	s := newObjectScanner(body[:so.valEnd], so.valStart)
+	for m, ok := s.next(); ok; m, ok = s.next() {
+		if keyIs(body, m, "include_usage") {
+			if found {
+				return usage, false, errDuplicate("stream_options.include_usage")
+			}
+			usage, found = m, true
+		}
+	}
+	return usage, found, nil
+}
+
+// decodeString decodes a JSON string value; v is valid JSON.
+func decodeString(v []byte) (string, bool) {
+	if v[0] != '"' {
+		return "", false
+	}
+	raw := v[1 : len(v)-1]
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), true
+	}
+	// Escapes and invalid UTF-8 (made U+FFFD) as encoding/json has them.
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err == nil
+}
+
+func decodeBool(v []byte) (bool, bool) {
+	switch string(v) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}
+
+// decodeInt decodes a JSON number that is an int64, as encoding/json does
+// into an int64: no fraction, no exponent, no overflow.
+func decodeInt(v []byte) (int64, bool) {
+	neg := v[0] == '-'
+	if neg {
+		v = v[1:]
+	}
+	var u uint64
+	for _, c := range v {
+		if !isDigit(c) || u > (1<<63)/10 {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && u <= 1<<63:
+		return -int64(u), true
+	case !neg && u < 1<<63:
+		return int64(u), true
+	}
+	return 0, false
+}
+
+// splice is one edit of a body: bytes [start, end) replaced by what op
+// writes.
+type splice struct {
+	start, end int
+	op         uint8
+	comma      bool // the inserted text begins with a comma
+}
+
+const (
+	opDelete      = iota
+	opModel       // the new model, as a JSON string
+	opCap         // the completion cap
+	opTrue        // true
+	opUsageObject // {"include_usage":true}
+	opUsageMember // "include_usage":true
+	opAppend      // the members to add at the end of the object
+)
+
+// rewriteBody returns body with the model (now current) replaced by model,
+// the completion bound set to capTokens under capField when capTokens > 0,
+// and, when forceUsage is set, stream_options.include_usage turned on, so
+// the gateway can meter a stream the client did not ask usage for. It
+// splices the body: the other members keep their bytes and their order.
+// It returns body itself when nothing changes.
+func rewriteBody(body []byte, current, model string, forceUsage bool, capTokens int64, capField string) ([]byte, error) {
+	if !forceUsage && current == model && capTokens <= 0 {
+		return body, nil
+	}
+	capAt := -1
+	if capTokens > 0 {
+		switch capField {
+		case "max_tokens":
+			capAt = fieldMaxTokens
+		case "max_completion_tokens":
+			capAt = fieldMaxCompletionTokens
+		default:
+			return nil, errors.New("aigateway: " + capField + " is not a completion bound")
+		}
+	}
+	sc := scanBody(body)
+	if sc.err != nil {
+		return nil, sc.err
+	}
+	if sc.dup >= 0 {
+		return nil, errors.New("duplicate field '" + fieldNames[sc.dup] + "'")
+	}
+	var ed splices
+	var appendModel, appendCap, appendUsage bool
+
+	if !sc.has[fieldModel] {
+		appendModel = true
+	} else if current != model {
+		m := sc.field[fieldModel]
+		ed.add(m.valStart, m.valEnd, opModel, false)
+	}
+
+	// All members are kept but the completion bounds the cap replaces.
+	// Members are added after the last one kept, and a run of removed
+	// members at the end is cut from there.
+	lastKept, hasKept := sc.last, sc.n > 0
+	if capAt >= 0 {
+		lastKept, hasKept = sc.lastOther, sc.hasOther
+		if m := sc.field[capAt]; sc.has[capAt] && (!hasKept || m.keyStart > lastKept.keyStart) {
+			lastKept, hasKept = m, true
+		}
+		var num [20]byte
+		capText := strconv.AppendInt(num[:0], capTokens, 10)
+		cut := false
+		for _, f := range [2]int{fieldMaxTokens, fieldMaxCompletionTokens} {
+			m := sc.field[f]
+			switch {
+			case !sc.has[f]:
+			case f == capAt:
+				if !bytes.Equal(body[m.valStart:m.valEnd], capText) {
+					ed.add(m.valStart, m.valEnd, opCap, false)
+				}
+			case hasKept && m.keyStart < lastKept.keyStart:
+				// Up to the next member's key: its comma goes with it.
+				ed.add(m.keyStart, sc.next[f], opDelete, false)
+			default:
+				cut = true
+			}
+		}
+		appendCap = !sc.has[capAt]
+		if cut {
+			// From the end of the last member kept, taking the comma
+			// after it, or all the members when none is kept.
+			start := sc.first.keyStart
+			if hasKept {
+				start = lastKept.valEnd
+			}
+			ed.add(start, sc.last.valEnd, opDelete, false)
+		}
+	}
+
+	if forceUsage {
+		m := sc.field[fieldStreamOptions]
+		switch {
+		case !sc.has[fieldStreamOptions]:
+			appendUsage = true
+		case body[m.valStart] == 'n':
+			ed.add(m.valStart, m.valEnd, opUsageObject, false)
+		case body[m.valStart] == '{':
+			usage, found, perr := includeUsageOf(body, m)
+			if perr != nil {
+				return nil, errors.New(perr.Message)
+			}
+			if found {
+				if string(body[usage.valStart:usage.valEnd]) != "true" {
+					ed.add(usage.valStart, usage.valEnd, opTrue, false)
+				}
+				break
+			}
+			s := newObjectScanner(body[:m.valEnd], m.valStart)
+			var last member
+			some := false
+			for nm, ok := s.next(); ok; nm, ok = s.next() {
+				last, some = nm, true
+			}
+			if some {
+				ed.add(last.valEnd, last.valEnd, opUsageMember, true)
+			} else {
+				ed.add(s.end, s.end, opUsageMember, false)
+			}
+		default:
+			return nil, errors.New("stream_options is not an object")
+		}
+	}
+
+	if appendModel || appendCap || appendUsage {
+		at := sc.end
+		switch {
+		case hasKept:
+			at = lastKept.valEnd
+		case sc.n > 0:
+			at = sc.first.keyStart
+		}
+		ed.add(at, at, opAppend, hasKept)
+	}
+	if ed.n == 0 {
+		return body, nil
+	}
+	ed.sort()
+
+	out := make([]byte, 0, len(body)+len(model)+len(capField)+96)
+	pos := 0
+	for _, e := range ed.list[:ed.n] {
+		out = append(out, body[pos:e.start]...)
+		pos = e.end
+		if e.comma {
+			out = append(out, ',')
+		}
+		switch e.op {
+		case opModel:
+			out = appendJSONString(out, model)
+		case opCap:
+			out = strconv.AppendInt(out, capTokens, 10)
+		case opTrue:
+			out = append(out, "true"...)
+		case opUsageObject:
+			out = append(out, `{"include_usage":true}`...)
+		case opUsageMember:
+			out = append(out, `"include_usage":true`...)
+		case opAppend:
+			sep := false
+			if appendModel {
+				out = append(out, `"model":`...)
+				out = appendJSONString(out, model)
+				sep = true
+			}
+			if appendCap {
+				if sep {
+					out = append(out, ',')
+				}
+				out = appendJSONString(out, capField)
+				out = append(out, ':')
+				out = strconv.AppendInt(out, capTokens, 10)
+				sep = true
+			}
+			if appendUsage {
+				if sep {
+					out = append(out, ',')
+				}
+				out = append(out, `"stream_options":{"include_usage":true}`...)
+			}
+		}
+	}
+	return append(out, body[pos:]...), nil
+}
+
+// splices are the few edits rewriteBody makes, kept off the heap.
+type splices struct {
+	list [8]splice
+	n    int
+}
+
+func (s *splices) add(start, end int, op uint8, comma bool) {
+	s.list[s.n] = splice{start: start, end: end, op: op, comma: comma}
+	s.n++
+}
+
+// sort orders the edits by position; an insertion goes before a removal
+// starting where it is.
+func (s *splices) sort() {
+	l := s.list[:s.n]
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && (l[j].start < l[j-1].start || l[j].start == l[j-1].start && l[j].end == l[j].start); j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
 }
