@@ -662,14 +662,18 @@ type bodyScan struct {
 	hasOther  bool
 	// end is the offset of the object's closing brace.
 	end int
-	// dup is the first field found twice, -1 for none.
-	dup int
-	err *jsonSyntaxError
+	// amb is the first member that parsers read differently, a field
+	// found twice or a case variant of one, with the field it is (-1 for
+	// none) and whether it is a repeat.
+	amb      member
+	ambField int
+	ambDup   bool
+	err      *jsonSyntaxError
 }
 
 // scanBody scans a request body once, validating all of it.
 func scanBody(body []byte) bodyScan {
-	sc := bodyScan{dup: -1}
+	sc := bodyScan{ambField: -1}
 	s := newObjectScanner(body, 0)
 	prev := -1 // the field the previous member was, -1 for another member
 	for m, ok := s.next(); ok; m, ok = s.next() {
@@ -682,12 +686,12 @@ func scanBody(body []byte) bodyScan {
 		sc.n++
 		sc.last = m
 		prev = -1
-		f := fieldOf(body, m)
+		f, exact := fieldOf(body, m, fieldNames[:])
 		switch {
 		case f < 0:
-		case sc.has[f]:
-			if sc.dup < 0 {
-				sc.dup = f
+		case !exact || sc.has[f]:
+			if sc.ambField < 0 {
+				sc.amb, sc.ambField, sc.ambDup = m, f, exact
 			}
 			f = -1
 		default:
@@ -702,23 +706,39 @@ func scanBody(body []byte) bodyScan {
 	return sc
 }
 
-// fieldOf is which of the gateway's fields the key of m names, -1 for none.
-func fieldOf(d []byte, m member) int {
+// fieldOf is which of names (ASCII) the key of m is, -1 for none, and
+// whether exactly or only under case folding: "MODEL" is not model to an
+// upstream that matches names exactly, but it is to one decoding with
+// encoding/json, which takes the last of "model" and "MODEL".
+func fieldOf(d []byte, m member, names []string) (int, bool) {
 	// Keys are mostly unescaped: their length rules most names out.
 	n := m.keyEnd - m.keyStart - 2
-	for f, name := range fieldNames {
+	for f, name := range names {
 		if (m.keyEscaped || n == len(name)) && keyIs(d, m, name) {
-			return f
+			return f, true
 		}
 	}
-	return -1
+	for f, name := range names {
+		if (m.keyEscaped || n >= len(name) && n <= 3*len(name)) && keyFoldsTo(d, m, name) {
+			return f, false
+		}
+	}
+	return -1, false
 }
 
-// errDuplicate is the error for a field the gateway acts on sent twice:
-// the gateway would act on one occurrence while the upstream, whose parser
-// may keep the other, acts on another.
-func errDuplicate(name string) *providers.Error {
-	return errBadRequest("invalid_json", name, "duplicate field '"+name+"'")
+// errAmbiguous is the error for a body parsers read differently: a field
+// the gateway acts on sent twice, or under a name that differs from it
+// only in case. The gateway would act on one occurrence while the
+// upstream, whose parser may keep another, acts on that.
+// The field's name is under parent ("" or "stream_options.").
+func errAmbiguous(body []byte, m member, parent, name string, dup bool) *providers.Error {
+	name = parent + name
+	if dup {
+		return errBadRequest("invalid_json", name, "duplicate field '"+name+"'")
+	}
+	var key string
+	_ = json.Unmarshal(body[m.keyStart:m.keyEnd], &key)
+	return errBadRequest("invalid_json", name, "field '"+parent+key+"' differs from '"+name+"' only in case; field names are case-sensitive")
 }
 
 func errFieldType(name, want string) *providers.Error {
@@ -741,8 +761,8 @@ func parseInbound(body []byte) (inboundRequest, *providers.Error) {
 		}
 		return in, errBadRequest("invalid_json", "", "the request body is not valid JSON: "+sc.err.Error())
 	}
-	if sc.dup >= 0 {
-		return in, errDuplicate(fieldNames[sc.dup])
+	if sc.ambField >= 0 {
+		return in, errAmbiguous(body, sc.amb, "", fieldNames[sc.ambField], sc.ambDup)
 	}
 	var usage member
 	var hasUsage bool
@@ -811,7 +831,7 @@ func parseInbound(body []byte) (inboundRequest, *providers.Error) {
 }
 
 // includeUsageOf finds include_usage in the stream_options member when
-// that is an object. It too is refused twice: it decides whether the
+// that is an object. It too must be unambiguous: it decides whether the
 // gateway asks the upstream for the usage it meters.
 func includeUsageOf(body []byte, so member) (usage member, found bool, perr *providers.Error) {
 	if body[so.valStart] != '{' {
@@ -819,15 +839,19 @@ func includeUsageOf(body []byte, so member) (usage member, found bool, perr *pro
 	}
 	s := newObjectScanner(body[:so.valEnd], so.valStart)
 	for m, ok := s.next(); ok; m, ok = s.next() {
-		if keyIs(body, m, "include_usage") {
-			if found {
-				return usage, false, errDuplicate("stream_options.include_usage")
-			}
+		f, exact := fieldOf(body, m, includeUsageName[:])
+		switch {
+		case f < 0:
+		case !exact || found:
+			return usage, false, errAmbiguous(body, m, "stream_options.", "include_usage", exact)
+		default:
 			usage, found = m, true
 		}
 	}
 	return usage, found, nil
 }
+
+var includeUsageName = [1]string{"include_usage"}
 
 // decodeString decodes a JSON string value; v is valid JSON.
 func decodeString(v []byte) (string, bool) {
@@ -920,8 +944,8 @@ func rewriteBody(body []byte, current, model string, forceUsage bool, capTokens 
 	if sc.err != nil {
 		return nil, sc.err
 	}
-	if sc.dup >= 0 {
-		return nil, errors.New("duplicate field '" + fieldNames[sc.dup] + "'")
+	if sc.ambField >= 0 {
+		return nil, errors.New(errAmbiguous(body, sc.amb, "", fieldNames[sc.ambField], sc.ambDup).Message)
 	}
 	var ed splices
 	var appendModel, appendCap, appendUsage bool
