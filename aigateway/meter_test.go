@@ -137,7 +137,7 @@ func TestRewriteBody(t *testing.T) {
 		}
 	}
 	capped, err := rewriteBody([]byte(`{"model":"a","max_tokens":9000,"x":1}`), "a", "a", false, 100, "max_tokens")
-	if err != nil || string(capped) != `{"max_tokens":100,"model":"a","x":1}` {
+	if err != nil || string(capped) != `{"model":"a","max_tokens":100,"x":1}` {
 		t.Errorf("cap: got %s, %v", capped, err)
 	}
 	if _, err := rewriteBody([]byte(`{"model":"a","stream_options":5}`), "a", "a", true, 0, ""); err == nil {
