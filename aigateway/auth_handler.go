@@ -129,8 +129,9 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 // handler failed without a response.
 func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, err error, rec *keystore.UsageRecord) int {
 	status := mw.status
-	// complete: the answer's usage arrived, which comes last. A client that
-	// closes its connection after that (as SDKs do) cut nothing short.
+	// complete: the answer's usage or a stream's [DONE] arrived, which
+	// come last. A client that closes its connection after that (as SDKs
+	// do), and a proxy that aborts because of it, cut nothing short.
 	complete := false
 	if mw.meter != nil {
 		u, ok, writeErr := mw.meter.finish()
@@ -143,9 +144,11 @@ func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, e
 		if writeErr != nil {
 			return 499
 		}
-		complete = ok
+		complete = ok || mw.meter.sawEnd()
 	}
 	switch {
+	case complete && status != 0:
+		return status
 	case r.Context().Err() != nil && !complete:
 		return 499
 	case !returned:

@@ -88,7 +88,13 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 	}
 	x.rec.PromptTokens, x.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
 	// A client that closes its connection after the whole answer (as SDKs
-	// do) has not cut anything short: only a failed copy is examined.
+	// do) has not cut anything short: only a failed copy is examined, and
+	// a stream's copy failing after its [DONE] was passed on is not one
+	// (the client may close on [DONE] before the upstream's connection
+	// ends, which cancels the upstream read).
+	if copyErr != nil && writeErr == nil && meter.sawEnd() {
+		copyErr = nil
+	}
 	switch {
 	case writeErr != nil || (copyErr != nil && x.r.Context().Err() != nil):
 		x.rec.Status = statusClientClosed

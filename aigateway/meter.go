@@ -32,6 +32,10 @@ type usageMeter interface {
 	// deltas counts the stream chunks seen so far, to estimate the
 	// completion when a stream is cut short.
 	deltas() int64
+	// sawEnd reports whether the response's own end marker (a stream's
+	// "data: [DONE]") has been passed on, so a failure after it cut
+	// nothing short.
+	sawEnd() bool
 }
 
 // newMeter picks the meter for a response by its content type.
@@ -58,6 +62,7 @@ type sseMeter struct {
 	pending  []byte // the start of an event not yet complete
 	usage    usage
 	sawUsage bool
+	done     bool // "data: [DONE]" seen
 	chunks   int64
 	err      error
 }
@@ -120,7 +125,11 @@ func eventEnd(b []byte) (end, next int) {
 // inspect meters one event and reports whether to forward it.
 func (m *sseMeter) inspect(ev []byte) bool {
 	data := eventData(ev)
-	if data == nil || bytes.Equal(data, []byte("[DONE]")) {
+	if data == nil {
+		return true
+	}
+	if bytes.Equal(data, []byte("[DONE]")) {
+		m.done = true
 		return true
 	}
 	m.chunks++
@@ -194,6 +203,8 @@ func (m *sseMeter) finish() (usage, bool, error) {
 
 func (m *sseMeter) deltas() int64 { return m.chunks }
 
+func (m *sseMeter) sawEnd() bool { return m.done && m.err == nil }
+
 // jsonMeter passes a JSON response through and keeps a copy (bounded) to
 // read its usage at the end.
 type jsonMeter struct {
@@ -232,6 +243,10 @@ func (m *jsonMeter) finish() (usage, bool, error) {
 }
 
 func (m *jsonMeter) deltas() int64 { return 0 }
+
+// sawEnd is false: a JSON body has no end marker; the copy's own error
+// says whether it arrived whole.
+func (m *jsonMeter) sawEnd() bool { return false }
 
 // flusherOf returns a function that flushes w through every wrapper.
 func flusherOf(w http.ResponseWriter) func() error {

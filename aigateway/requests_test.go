@@ -3,8 +3,10 @@ package aigateway_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -249,5 +251,53 @@ func TestClientDisconnectMidStream(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestStreamClosedAfterDoneIsComplete checks that a client closing its
+// connection right after a passed-through stream's [DONE], while the
+// upstream has not yet ended its response (which cancels the upstream
+// read), is recorded as the complete 200 it was, with the upstream's usage,
+// not as a 499.
+func TestStreamClosedAfterDoneIsComplete(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []string{
+			`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}`,
+			`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+			`{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`,
+			`[DONE]`,
+		} {
+			_, _ = fmt.Fprintf(w, "data: %s\n\n", ev)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the response never ends on its own
+	}))
+	defer upstream.Close()
+
+	e := newEnv(t)
+	e.load(fmt.Sprintf("\t\tprovider lingering openai_compatible {\n\t\t\tbase_url %s/v1\n\t\t}\n\t\tmodel lingering-model lingering\n", upstream.URL))
+	k := e.createKey(map[string]any{"name": "done"})
+	for range 5 {
+		req, _ := http.NewRequest("POST", gatewayURL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"lingering-model","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}`))
+		req.Header.Set("Authorization", "Bearer "+k.Key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() && sc.Text() != "data: [DONE]" {
+		}
+		resp.Body.Close() // as SDKs do on [DONE]
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	rep := e.usageOf("group_by=model", func(r usageReport) bool { return len(r.Groups) == 1 && r.Groups[0].Requests == 5 })
+	if len(rep.Groups) != 1 || rep.Groups[0].Requests != 5 || rep.Groups[0].Errors != 0 ||
+		rep.Groups[0].PromptTokens != 35 || rep.Groups[0].CompletionTokens != 15 {
+		t.Fatalf("usage %+v: want 5 requests, no errors, the upstream's 7+3 tokens each", rep)
 	}
 }
