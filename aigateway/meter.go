@@ -2,7 +2,6 @@ package aigateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -136,15 +135,78 @@ func (m *sseMeter) inspect(ev []byte) bool {
 	if !hasObjectField(data, "usage") {
 		return true
 	}
-	var chunk struct {
-		Choices []json.RawMessage `json:"choices"`
-		Usage   *usage            `json:"usage"`
-	}
-	if json.Unmarshal(data, &chunk) != nil || chunk.Usage == nil {
+	u, ok, noChoices := scanUsage(data)
+	if !ok {
 		return true
 	}
-	m.usage, m.sawUsage = *chunk.Usage, true
-	return !(m.dropUsageChunk && len(chunk.Choices) == 0)
+	m.usage, m.sawUsage = u, true
+	return !(m.dropUsageChunk && noChoices)
+}
+
+// scanUsage reads the top-level "usage" object of an OpenAI-format body
+// or chunk without decoding the rest (validating it all the same), and
+// reports whether "choices" is missing, null or empty. ok is false when the
+// body is not a JSON object, has no usage object, or its token counts are
+// not integers: the same answers json.Unmarshal into a struct gives, except
+// that names must match exactly, as the upstream wrote them.
+func scanUsage(body []byte) (u usage, ok, noChoices bool) {
+	var found, choices member
+	haveUsage, haveChoices := false, false
+	s := newObjectScanner(body, 0)
+	for {
+		m, more := s.next()
+		if !more {
+			break
+		}
+		switch {
+		case keyIs(body, m, "usage"):
+			found, haveUsage = m, true // the last one wins, as in encoding/json
+		case keyIs(body, m, "choices"):
+			choices, haveChoices = m, true
+		}
+	}
+	if s.Err() != nil || !haveUsage || body[found.valStart] != '{' {
+		return usage{}, false, false
+	}
+	noChoices = !haveChoices || isEmptyArrayOrNull(body[choices.valStart:choices.valEnd])
+	us := newObjectScanner(body[:found.valEnd], found.valStart)
+	for {
+		f, more := us.next()
+		if !more {
+			break
+		}
+		var dst *int64
+		switch {
+		case keyIs(body, f, "prompt_tokens"):
+			dst = &u.PromptTokens
+		case keyIs(body, f, "completion_tokens"):
+			dst = &u.CompletionTokens
+		default:
+			continue
+		}
+		v := body[f.valStart:f.valEnd]
+		if string(v) == "null" {
+			continue
+		}
+		n, isInt := decodeInt(v)
+		if !isInt {
+			return usage{}, false, false
+		}
+		*dst = n
+	}
+	return u, us.Err() == nil, noChoices
+}
+
+// isEmptyArrayOrNull reports whether v (one valid JSON value) is null or
+// an array without elements.
+func isEmptyArrayOrNull(v []byte) bool {
+	if string(v) == "null" {
+		return true
+	}
+	if len(v) < 2 || v[0] != '[' {
+		return false
+	}
+	return len(bytes.TrimLeft(v[1:len(v)-1], " \t\r\n")) == 0
 }
 
 // eventData returns the data of an event with a single data line (the form
@@ -233,13 +295,11 @@ func (m *jsonMeter) Write(p []byte) (int, error) {
 }
 
 func (m *jsonMeter) finish() (usage, bool, error) {
-	var resp struct {
-		Usage *usage `json:"usage"`
-	}
-	if m.over || json.Unmarshal(m.body, &resp) != nil || resp.Usage == nil {
+	if m.over || len(m.body) == 0 {
 		return usage{}, false, m.err
 	}
-	return *resp.Usage, true, m.err
+	u, ok, _ := scanUsage(m.body)
+	return u, ok, m.err
 }
 
 func (m *jsonMeter) deltas() int64 { return 0 }
