@@ -50,6 +50,11 @@ func (r *inboundRequest) includeUsage() bool {
 	return r.IncludeUsage
 }
 
+func errTooLarge() *providers.Error {
+	return &providers.Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+		Message: "the request body is larger than this gateway accepts"}
+}
+
 // readJSONBody checks the content type and reads at most limit bytes.
 func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *providers.Error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -62,12 +67,23 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 	if limit <= 0 {
 		limit = DefaultMaxRequestBody
 	}
+	if cl := r.ContentLength; cl > 0 {
+		// The length is known (net/http holds the body to it): refuse an
+		// oversized body unread, and read the rest in one allocation.
+		if cl > limit {
+			return nil, errTooLarge()
+		}
+		body := make([]byte, cl)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, errBadRequest("invalid_body", "", "could not read the request body")
+		}
+		return body, nil
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &providers.Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
-				Message: "the request body is larger than this gateway accepts"}
+			return nil, errTooLarge()
 		}
 		return nil, errBadRequest("invalid_body", "", "could not read the request body")
 	}
