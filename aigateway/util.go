@@ -39,8 +39,10 @@ func requestID(r *http.Request) string {
 		return v
 	}
 	var b [12]byte
+	var out [24]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 func jsonString(s string) string {
