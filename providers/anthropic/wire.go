@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // The Messages API's JSON shapes, shared by the upstream codec (which
@@ -242,10 +243,9 @@ func errorFromType(typ, msg string) *providers.Error {
 // must be an object, and clients send empty or broken argument strings.
 func objectOrEmpty(s string) json.RawMessage {
 	b := bytes.TrimSpace([]byte(s))
-	if len(b) > 0 && b[0] == '{' && json.Valid(b) {
-		var buf bytes.Buffer
-		if json.Compact(&buf, b) == nil {
-			return buf.Bytes()
+	if len(b) > 0 && b[0] == '{' {
+		if out, err := wirejson.AppendCompact(nil, b); err == nil {
+			return out
 		}
 	}
 	return json.RawMessage("{}")
@@ -257,9 +257,10 @@ func argumentsText(input json.RawMessage) string {
 	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
 		return "{}"
 	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, b) != nil {
+	var stack [512]byte // room for most arguments: only the string is allocated
+	out, err := wirejson.AppendCompact(stack[:0], b)
+	if err != nil {
 		return "{}"
 	}
-	return buf.String()
+	return string(out)
 }

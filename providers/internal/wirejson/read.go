@@ -18,6 +18,7 @@ package wirejson
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"strconv"
 	"unicode"
@@ -592,8 +593,9 @@ func (a *Array) end() bool {
 
 // Slice reads an array into *s as encoding/json decodes one into a nil
 // slice: null leaves it nil, [] makes it empty but not nil, and each
-// element is read by elem.
-func Slice[T any](r *Reader, s *[]T, elem func(*Reader, *T)) {
+// element is read by elem (typically a method expression such as
+// (*wireBlock).readJSON).
+func Slice[T any](r *Reader, s *[]T, elem func(*T, *Reader)) {
 	if r.Null() {
 		*s = nil
 		return
@@ -601,12 +603,33 @@ func Slice[T any](r *Reader, s *[]T, elem func(*Reader, *T)) {
 	a := r.Array()
 	out := (*s)[:0]
 	for a.Next() {
+		if out == nil {
+			out = make([]T, 0, 4) // arrays in answers are short: grow once
+		}
 		var zero T
 		out = append(out, zero)
-		elem(r, &out[len(out)-1])
+		elem(&out[len(out)-1], r)
 	}
 	if out == nil && !r.failed {
 		out = []T{}
 	}
 	*s = out
+}
+
+// Unmarshal decodes data into *v, which must be zero, with read, using r;
+// when read fails it decodes data with json.Unmarshal instead, into a zero
+// value: the result, and the error if any, are json.Unmarshal's either way.
+// read must decode as json.Unmarshal would, or fail.
+func Unmarshal[T any](r *Reader, data []byte, v *T, read func(*T, *Reader)) error {
+	r.Reset(data)
+	read(v, r)
+	if r.End() {
+		return nil
+	}
+	// A value of its own, so that v need not live on the heap when the
+	// fast path succeeds.
+	slow := new(T)
+	err := json.Unmarshal(data, slow)
+	*v = *slow
+	return err
 }

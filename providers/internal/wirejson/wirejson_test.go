@@ -241,7 +241,7 @@ func TestSlice(t *testing.T) {
 		var r Reader
 		r.Reset([]byte(tt.in))
 		var s []string
-		Slice(&r, &s, func(r *Reader, v *string) { *v = r.String() })
+		Slice(&r, &s, func(v *string, r *Reader) { *v = r.String() })
 		if !r.End() || (s == nil) != tt.nilness || len(s) != tt.n {
 			t.Errorf("%s: %#v", tt.in, s)
 		}
@@ -260,4 +260,21 @@ func TestSymbolDoesNotAllocate(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Symbol allocates %v times", n)
 	}
+}
+
+func FuzzAppendCompact(f *testing.F) {
+	for _, s := range valueSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		var want bytes.Buffer
+		wantErr := json.Compact(&want, src)
+		got, err := AppendCompact([]byte("x"), src)
+		if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+			t.Fatalf("AppendCompact(%q): error %v, want %v", src, err, wantErr)
+		}
+		if err == nil && string(got) != "x"+want.String() {
+			t.Fatalf("AppendCompact(%q) = %s, want x%s", src, got, want.Bytes())
+		}
+	})
 }

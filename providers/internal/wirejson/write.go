@@ -125,12 +125,29 @@ func AppendRaw(dst []byte, raw []byte) ([]byte, error) {
 		json.HTMLEscape(&esc, buf.Bytes())
 		return append(dst, esc.Bytes()...), nil
 	}
-	return appendCompactValid(dst, raw), nil
+	return appendCompactValid(dst, raw, true), nil
+}
+
+// AppendCompact appends src without the whitespace between its tokens, as
+// json.Compact does, with json.Compact's error when src is not valid JSON.
+func AppendCompact(dst, src []byte) ([]byte, error) {
+	var r Reader
+	r.Reset(src)
+	r.Skip()
+	if !r.End() {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, src); err != nil {
+			return dst, err
+		}
+		return append(dst, buf.Bytes()...), nil
+	}
+	return appendCompactValid(dst, src, false), nil
 }
 
 // appendCompactValid appends valid JSON without the whitespace between
-// tokens, escaping <, >, &, U+2028 and U+2029 in strings.
-func appendCompactValid(dst, src []byte) []byte {
+// tokens, and with escapeHTML, with <, >, &, U+2028 and U+2029 in strings
+// escaped.
+func appendCompactValid(dst, src []byte, escapeHTML bool) []byte {
 	start := 0
 	inString := false
 	for i := 0; i < len(src); i++ {
@@ -141,6 +158,7 @@ func appendCompactValid(dst, src []byte) []byte {
 				i++ // the escaped byte cannot end the string
 			case c == '"':
 				inString = false
+			case !escapeHTML:
 			case c == '<' || c == '>' || c == '&':
 				dst = append(dst, src[start:i]...)
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
