@@ -92,6 +92,16 @@ func (r *Reader) literal(lit string) bool {
 	return true
 }
 
+// Peek returns the first byte of the next value without reading it, 0 at
+// the end of the input.
+func (r *Reader) Peek() byte {
+	r.skipSpace()
+	if r.failed || r.pos >= len(r.data) {
+		return 0
+	}
+	return r.data[r.pos]
+}
+
 // Null consumes a null if one comes next and reports whether it did.
 // (encoding/json sets a pointer, slice or map to nil on null and leaves
 // anything else as it is.)
@@ -425,11 +435,13 @@ func (r *Reader) Skip() {
 // Object iterates over the members of an object value whose known keys
 // are fields; see Reader.Object.
 type Object struct {
-	r      *Reader
-	fields []string
-	seen   uint64
-	state  uint8 // 0 before '{', 1 inside, 2 after '}'
-	key    string
+	r           *Reader
+	fields      []string
+	seen        uint64
+	state       uint8 // 0 before '{', 1 inside, 2 after '}'
+	keepUnknown bool
+	key         string
+	unknown     []byte
 }
 
 // Object starts reading an object value whose known keys are fields (at
@@ -502,6 +514,10 @@ func (o *Object) Next() bool {
 			r.failed = true
 			return false
 		}
+		if o.keepUnknown {
+			o.key, o.unknown = "", key
+			return true
+		}
 		r.Skip()
 		if r.consume('}') {
 			return o.end()
@@ -535,8 +551,18 @@ func (o *Object) foldsOrNonASCII(key []byte) bool {
 	return false
 }
 
-// Key is the current member's key: one of the fields given to Object.
+// Key is the current member's key: one of the fields given to Object, or
+// "" for an unknown key (see KeepUnknown).
 func (o *Object) Key() string { return o.key }
+
+// KeepUnknown makes Next stop at members with unknown keys too (with Key
+// ""), instead of skipping them; such a key is plain ASCII and matches no
+// field, even case-insensitively.
+func (o *Object) KeepUnknown() { o.keepUnknown = true }
+
+// UnknownKey is the current member's key when Key is "". The bytes are
+// the input's.
+func (o *Object) UnknownKey() []byte { return o.unknown }
 
 // Array iterates over the elements of an array value.
 type Array struct {

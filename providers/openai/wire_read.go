@@ -1,0 +1,298 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+)
+
+// Fast decoding of a client's request: readJSON decodes what json.Unmarshal
+// would decode into wireRequest (the keys are the json tags), with each
+// message's content decoded at once rather than kept raw and decoded
+// again, or makes the reader fail, and DecodeChatRequest then decodes with
+// encoding/json as it always did. Raw values that the canonical request
+// keeps are copied; the others alias the body.
+
+// requestFields are the keys wireRequest models, in its order; the other
+// members of a request travel in ChatRequest.Extra.
+var requestFields = []string{"model", "messages", "tools", "tool_choice", "parallel_tool_calls", "response_format",
+	"max_tokens", "max_completion_tokens", "temperature", "top_p", "frequency_penalty", "presence_penalty",
+	"stop", "seed", "user", "n", "stream", "stream_options", "reasoning_effort"}
+
+var knownRequestFields = func() map[string]bool {
+	m := make(map[string]bool, len(requestFields))
+	for _, f := range requestFields {
+		m[f] = true
+	}
+	return m
+}()
+
+// Strings that come back often, returned without an allocation.
+var (
+	roleSymbols = []string{"system", "developer", "user", "assistant", "tool"}
+	typeSymbols = []string{"function", "text", "image_url", "refusal", "json_schema", "json_object"}
+)
+
+// readJSON decodes a request body into w and returns its unknown members,
+// copied.
+func (w *wireRequest) readJSON(r *wirejson.Reader) (extra map[string]json.RawMessage) {
+	o := r.Object(requestFields)
+	o.KeepUnknown()
+	for o.Next() {
+		switch o.Key() {
+		case "model":
+			w.Model = r.String()
+		case "messages":
+			wirejson.Slice(r, &w.Messages, (*wireMessage).readJSON)
+		case "tools":
+			wirejson.Slice(r, &w.Tools, (*wireTool).readJSON)
+		case "tool_choice":
+			w.ToolChoice = r.Raw()
+		case "parallel_tool_calls":
+			w.ParallelToolCalls = readBoolPtr(r)
+		case "response_format":
+			if r.Null() {
+				w.ResponseFormat = nil
+				continue
+			}
+			w.ResponseFormat = new(wireResponseFormat)
+			w.ResponseFormat.readJSON(r)
+		case "max_tokens":
+			w.MaxTokens = readInt64Ptr(r)
+		case "max_completion_tokens":
+			w.MaxCompletionTokens = readInt64Ptr(r)
+		case "temperature":
+			w.Temperature = readFloatPtr(r)
+		case "top_p":
+			w.TopP = readFloatPtr(r)
+		case "frequency_penalty":
+			w.FrequencyPenalty = readFloatPtr(r)
+		case "presence_penalty":
+			w.PresencePenalty = readFloatPtr(r)
+		case "stop":
+			w.Stop = r.Raw()
+		case "seed":
+			w.Seed = readInt64Ptr(r)
+		case "user":
+			w.User = r.String()
+		case "n":
+			if r.Null() {
+				w.N = nil
+				continue
+			}
+			n := r.Int()
+			w.N = &n
+		case "stream":
+			w.Stream = r.Bool()
+		case "stream_options":
+			if r.Null() {
+				w.StreamOptions = nil
+				continue
+			}
+			w.StreamOptions = new(wireStreamOptions)
+			so := r.Object(streamOptionsFields)
+			for so.Next() {
+				w.StreamOptions.IncludeUsage = r.Bool()
+			}
+		case "reasoning_effort":
+			w.ReasoningEffort = r.String()
+		default:
+			if extra == nil {
+				extra = make(map[string]json.RawMessage)
+			}
+			extra[string(o.UnknownKey())] = bytes.Clone(r.Raw())
+		}
+	}
+	return extra
+}
+
+var streamOptionsFields = []string{"include_usage"}
+
+var messageFields = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
+
+func (m *wireMessage) readJSON(r *wirejson.Reader) {
+	o := r.Object(messageFields)
+	for o.Next() {
+		switch o.Key() {
+		case "role":
+			m.Role = r.Symbol(roleSymbols)
+		case "content":
+			m.content.readJSON(r)
+		case "name":
+			m.Name = r.String()
+		case "tool_calls":
+			wirejson.Slice(r, &m.ToolCalls, (*wireToolCall).readJSON)
+		case "tool_call_id":
+			m.ToolCallID = r.String()
+		}
+	}
+}
+
+// readJSON decodes a message's content: null, a string, or an array of
+// parts. Anything else is an error, left to the slow path to report.
+func (c *wireContent) readJSON(r *wirejson.Reader) {
+	switch {
+	case r.Null():
+		*c = wireContent{}
+	case r.Peek() == '"':
+		*c = wireContent{kind: contentText, text: r.String()}
+	case r.Peek() == '[':
+		*c = wireContent{kind: contentParts}
+		wirejson.Slice(r, &c.parts, (*wirePart).readJSON)
+	default:
+		r.Fail()
+	}
+}
+
+var partFields = []string{"type", "text", "image_url", "refusal"}
+
+func (p *wirePart) readJSON(r *wirejson.Reader) {
+	o := r.Object(partFields)
+	for o.Next() {
+		switch o.Key() {
+		case "type":
+			p.Type = r.Symbol(typeSymbols)
+		case "text":
+			p.Text = r.String()
+		case "image_url":
+			if r.Null() {
+				p.ImageURL = nil
+				continue
+			}
+			p.ImageURL = new(wireImageURL)
+			u := r.Object(imageURLFields)
+			for u.Next() {
+				switch u.Key() {
+				case "url":
+					p.ImageURL.URL = r.String()
+				case "detail":
+					p.ImageURL.Detail = r.String()
+				}
+			}
+		case "refusal":
+			p.Refusal = r.String()
+		}
+	}
+}
+
+var imageURLFields = []string{"url", "detail"}
+
+var toolCallFields = []string{"index", "id", "type", "function"}
+
+func (tc *wireToolCall) readJSON(r *wirejson.Reader) {
+	o := r.Object(toolCallFields)
+	for o.Next() {
+		switch o.Key() {
+		case "index":
+			if r.Null() {
+				tc.Index = nil
+				continue
+			}
+			n := r.Int()
+			tc.Index = &n
+		case "id":
+			tc.ID = r.String()
+		case "type":
+			tc.Type = r.Symbol(typeSymbols)
+		case "function":
+			f := r.Object(functionFields)
+			for f.Next() {
+				switch f.Key() {
+				case "name":
+					tc.Function.Name = r.String()
+				case "arguments":
+					tc.Function.Arguments = r.String()
+				}
+			}
+		}
+	}
+}
+
+var functionFields = []string{"name", "arguments"}
+
+var toolFields = []string{"type", "function"}
+
+func (t *wireTool) readJSON(r *wirejson.Reader) {
+	o := r.Object(toolFields)
+	for o.Next() {
+		switch o.Key() {
+		case "type":
+			t.Type = r.Symbol(typeSymbols)
+		case "function":
+			f := r.Object(functionDefFields)
+			for f.Next() {
+				switch f.Key() {
+				case "name":
+					t.Function.Name = r.String()
+				case "description":
+					t.Function.Description = r.String()
+				case "parameters":
+					t.Function.Parameters = bytes.Clone(r.Raw())
+				case "strict":
+					t.Function.Strict = readBoolPtr(r)
+				}
+			}
+		}
+	}
+}
+
+var functionDefFields = []string{"name", "description", "parameters", "strict"}
+
+var responseFormatFields = []string{"type", "json_schema"}
+
+func (f *wireResponseFormat) readJSON(r *wirejson.Reader) {
+	o := r.Object(responseFormatFields)
+	for o.Next() {
+		switch o.Key() {
+		case "type":
+			f.Type = r.Symbol(typeSymbols)
+		case "json_schema":
+			if r.Null() {
+				f.JSONSchema = nil
+				continue
+			}
+			s := new(wireJSONSchema)
+			f.JSONSchema = s
+			js := r.Object(jsonSchemaFields)
+			for js.Next() {
+				switch js.Key() {
+				case "name":
+					s.Name = r.String()
+				case "description":
+					s.Description = r.String()
+				case "schema":
+					s.Schema = bytes.Clone(r.Raw())
+				case "strict":
+					s.Strict = readBoolPtr(r)
+				}
+			}
+		}
+	}
+}
+
+var jsonSchemaFields = []string{"name", "description", "schema", "strict"}
+
+func readBoolPtr(r *wirejson.Reader) *bool {
+	if r.Null() {
+		return nil
+	}
+	b := r.Bool()
+	return &b
+}
+
+func readInt64Ptr(r *wirejson.Reader) *int64 {
+	if r.Null() {
+		return nil
+	}
+	n := r.Int64()
+	return &n
+}
+
+func readFloatPtr(r *wirejson.Reader) *float64 {
+	if r.Null() {
+		return nil
+	}
+	f := r.Float64()
+	return &f
+}
