@@ -30,6 +30,9 @@ type wireRequest struct {
 	Metadata      *wireMetadata   `json:"metadata,omitempty"`
 	OutputConfig  *wireOutput     `json:"output_config,omitempty"`
 	Thinking      json.RawMessage `json:"thinking,omitempty"`
+	// systemEncoded marks a System written by appendBlocks: valid, compact
+	// and escaped already (see wire_write.go).
+	systemEncoded bool
 }
 
 // wireCountRequest is a /messages/count_tokens body: the prompt side of a
@@ -40,6 +43,8 @@ type wireCountRequest struct {
 	Messages   []wireMessage   `json:"messages"`
 	Tools      []wireTool      `json:"tools,omitempty"`
 	ToolChoice *wireToolChoice `json:"tool_choice,omitempty"`
+
+	systemEncoded bool
 }
 
 type wireMessage struct {
@@ -47,6 +52,8 @@ type wireMessage struct {
 	// Content is a string or an array of blocks when decoding; the encoder
 	// always writes blocks.
 	Content json.RawMessage `json:"content"`
+	// encoded marks a Content written by appendBlocks.
+	encoded bool
 }
 
 // wireBlock is any content block. Only the fields of its type are set.
@@ -65,6 +72,8 @@ type wireBlock struct {
 	// thinking (read only to be dropped)
 	Thinking  string `json:"thinking,omitempty"`
 	Signature string `json:"signature,omitempty"`
+	// contentEncoded marks a Content written by this package's encoders.
+	contentEncoded bool
 }
 
 type wireSource struct {
