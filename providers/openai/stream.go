@@ -2,7 +2,6 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -24,6 +23,10 @@ type chunkStream struct {
 	// its [DONE] with no choice finished was cut short.
 	finished  int
 	closeOnce sync.Once
+	// json decodes each chunk into chunk, which is reused (a local would
+	// escape to the heap through the decoder).
+	json  wirejson.Reader
+	chunk wireChunk
 }
 
 // NewStream returns a providers.Stream over an OpenAI-format SSE body.
@@ -71,8 +74,12 @@ func (s *chunkStream) read() error {
 	if len(data) == 0 {
 		return nil
 	}
-	var c wireChunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	c := &s.chunk
+	// Choices keeps its array from chunk to chunk (the decoder zeroes each
+	// element it reuses; an absent list reads as empty rather than nil,
+	// which this function does not tell apart).
+	*c = wireChunk{Choices: c.Choices[:0]}
+	if err := wirejson.Unmarshal(&s.json, data, c, (*wireChunk).readJSON); err != nil {
 		s.done = true
 		s.fail(&providers.Error{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error",
 			Message: "the upstream sent a malformed stream chunk"})

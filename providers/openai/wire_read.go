@@ -296,3 +296,150 @@ func readFloatPtr(r *wirejson.Reader) *float64 {
 	f := r.Float64()
 	return &f
 }
+
+// Fast decoding of an upstream's stream chunks, as for requests.
+
+var chunkFields = []string{"id", "object", "created", "model", "system_fingerprint", "choices", "usage", "error"}
+
+var objectSymbols = []string{"chat.completion.chunk", "chat.completion"}
+
+func (c *wireChunk) readJSON(r *wirejson.Reader) {
+	o := r.Object(chunkFields)
+	for o.Next() {
+		switch o.Key() {
+		case "id":
+			c.ID = r.Interned()
+		case "object":
+			c.Object = r.Symbol(objectSymbols)
+		case "created":
+			c.Created = r.Int64()
+		case "model":
+			c.Model = r.Interned()
+		case "system_fingerprint":
+			c.SystemFingerprint = r.Interned()
+		case "choices":
+			wirejson.Slice(r, &c.Choices, (*wireChunkChoice).readJSON)
+		case "usage":
+			if r.Null() {
+				c.Usage = nil
+				continue
+			}
+			c.Usage = new(wireUsage)
+			c.Usage.readJSON(r)
+		case "error":
+			if r.Null() {
+				c.Error = nil
+				continue
+			}
+			c.Error = new(wireStreamError)
+			e := r.Object(streamErrorFields)
+			for e.Next() {
+				switch e.Key() {
+				case "message":
+					c.Error.Message = r.String()
+				case "type":
+					c.Error.Type = r.String()
+				case "code":
+					c.Error.Code = r.Raw()
+				}
+			}
+		}
+	}
+}
+
+var streamErrorFields = []string{"message", "type", "code"}
+
+var chunkChoiceFields = []string{"index", "delta", "logprobs", "finish_reason"}
+
+var finishSymbols = []string{"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+func (ch *wireChunkChoice) readJSON(r *wirejson.Reader) {
+	o := r.Object(chunkChoiceFields)
+	for o.Next() {
+		switch o.Key() {
+		case "index":
+			ch.Index = r.Int()
+		case "delta":
+			ch.Delta.readJSON(r)
+		case "logprobs":
+			ch.Logprobs = r.Raw()
+		case "finish_reason":
+			ch.FinishReason = readStringPtr(r, finishSymbols)
+		}
+	}
+}
+
+var deltaFields = []string{"role", "content", "refusal", "tool_calls"}
+
+func (d *wireDelta) readJSON(r *wirejson.Reader) {
+	o := r.Object(deltaFields)
+	for o.Next() {
+		switch o.Key() {
+		case "role":
+			d.Role = r.Symbol(roleSymbols)
+		case "content":
+			d.Content = readStringPtr(r, nil)
+		case "refusal":
+			d.Refusal = readStringPtr(r, nil)
+		case "tool_calls":
+			wirejson.Slice(r, &d.ToolCalls, (*wireToolCall).readJSON)
+		}
+	}
+}
+
+var usageFields = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"}
+
+func (u *wireUsage) readJSON(r *wirejson.Reader) {
+	o := r.Object(usageFields)
+	for o.Next() {
+		switch o.Key() {
+		case "prompt_tokens":
+			u.PromptTokens = r.Int64()
+		case "completion_tokens":
+			u.CompletionTokens = r.Int64()
+		case "total_tokens":
+			u.TotalTokens = r.Int64()
+		case "prompt_tokens_details":
+			if r.Null() {
+				u.PromptTokensDetails = nil
+				continue
+			}
+			p := new(wirePromptDetails)
+			u.PromptTokensDetails = p
+			d := r.Object(promptDetailsFields)
+			for d.Next() {
+				switch d.Key() {
+				case "cached_tokens":
+					p.CachedTokens = r.Int64()
+				case "cache_write_tokens":
+					p.CacheWriteTokens = r.Int64()
+				}
+			}
+		case "completion_tokens_details":
+			if r.Null() {
+				u.CompletionTokensDetails = nil
+				continue
+			}
+			c := new(wireCompletionDetail)
+			u.CompletionTokensDetails = c
+			d := r.Object(completionDetailsFields)
+			for d.Next() {
+				c.ReasoningTokens = r.Int64()
+			}
+		}
+	}
+}
+
+var (
+	promptDetailsFields     = []string{"cached_tokens", "cache_write_tokens"}
+	completionDetailsFields = []string{"reasoning_tokens"}
+)
+
+// readStringPtr reads a string into a new pointer, nil for null.
+func readStringPtr(r *wirejson.Reader, known []string) *string {
+	if r.Null() {
+		return nil
+	}
+	s := r.Symbol(known)
+	return &s
+}

@@ -40,11 +40,15 @@ type Reader struct {
 	failed bool
 	// buf holds the last unescaped string that needed unescaping.
 	buf []byte
+	// interned are the last strings Interned allocated.
+	interned [4]string
+	next     int
 }
 
-// Reset makes r read data from its start, keeping its scratch buffer.
+// Reset makes r read data from its start, keeping its scratch buffer and
+// interned strings.
 func (r *Reader) Reset(data []byte) {
-	*r = Reader{data: data, buf: r.buf[:0]}
+	r.data, r.pos, r.depth, r.failed, r.buf = data, 0, 0, false, r.buf[:0]
 }
 
 // Fail marks the input as one the caller does not handle: the caller will
@@ -130,6 +134,25 @@ func (r *Reader) Symbol(known []string) string {
 		}
 	}
 	return string(b)
+}
+
+// Interned reads a string value that repeats from one input to the next
+// (a stream's id and model in each of its chunks): while it does, it is
+// returned without an allocation.
+func (r *Reader) Interned() string {
+	if r.Null() {
+		return ""
+	}
+	b := r.stringBytes()
+	for _, s := range r.interned {
+		if string(b) == s {
+			return s
+		}
+	}
+	s := string(b)
+	r.interned[r.next] = s
+	r.next = (r.next + 1) % len(r.interned)
+	return s
 }
 
 // stringBytes reads a string value and returns its unescaped content: the
@@ -620,7 +643,8 @@ func (a *Array) end() bool {
 // Slice reads an array into *s as encoding/json decodes one into a nil
 // slice: null leaves it nil, [] makes it empty but not nil, and each
 // element is read by elem (typically a method expression such as
-// (*wireBlock).readJSON).
+// (*wireBlock).readJSON) into a zero value. An empty *s with capacity
+// lends its array.
 func Slice[T any](r *Reader, s *[]T, elem func(*T, *Reader)) {
 	if r.Null() {
 		*s = nil

@@ -278,3 +278,30 @@ func FuzzAppendCompact(f *testing.F) {
 		}
 	})
 }
+
+func TestInterned(t *testing.T) {
+	var r Reader
+	in := []byte(`{"id":"chatcmpl-1","model":"gpt-4o"}`)
+	fields := []string{"id", "model"}
+	read := func() (id, model string) {
+		r.Reset(in)
+		o := r.Object(fields)
+		for o.Next() {
+			switch o.Key() {
+			case "id":
+				id = r.Interned()
+			case "model":
+				model = r.Interned()
+			}
+		}
+		return id, model
+	}
+	read()
+	if n := testing.AllocsPerRun(100, func() {
+		if id, model := read(); id != "chatcmpl-1" || model != "gpt-4o" || !r.End() {
+			t.Fatalf("%q %q", id, model)
+		}
+	}); n != 0 {
+		t.Errorf("Interned allocates %v times for a repeated string", n)
+	}
+}
