@@ -367,10 +367,10 @@ func TestDecodeChatRequestFastPath(t *testing.T) {
 		bodies = append(bodies, b)
 	}
 	for _, body := range bodies {
-		var w wireRequest
+		var in requestIn
 		var r wirejson.Reader
 		r.Reset(body)
-		w.readJSON(&r)
+		in.readJSON(&r)
 		if !r.End() {
 			t.Errorf("the fast decoder left %s to encoding/json", body)
 		}

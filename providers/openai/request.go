@@ -15,19 +15,22 @@ import (
 // DecodeChatRequest decodes an OpenAI chat-completions request body into
 // canonical form. Fields it does not model are kept in Extra.
 func DecodeChatRequest(body []byte) (*providers.ChatRequest, error) {
-	var w wireRequest
+	var in requestIn
 	var r wirejson.Reader
 	r.Reset(body)
-	extra := w.readJSON(&r)
+	extra := in.readJSON(&r)
 	if !r.End() {
 		// Whatever the fast decoder leaves (an error, an oddity) is decoded
-		// as it always was, with the same errors.
-		w = wireRequest{}
+		// as it always was, with the same errors (into a value of its own,
+		// so that in need not live on the heap).
+		slow := new(requestIn)
 		var err error
-		if extra, err = decodeRequestJSON(body, &w); err != nil {
+		if extra, err = decodeRequestJSON(body, slow); err != nil {
 			return nil, err
 		}
+		in = *slow
 	}
+	w := &in.wireRequest
 	if w.Model == "" {
 		return nil, providers.BadRequest("model", "you must provide a model parameter")
 	}
@@ -68,7 +71,7 @@ func DecodeChatRequest(body []byte) (*providers.ChatRequest, error) {
 	}
 	req.Messages = make([]providers.Message, 0, len(w.Messages))
 	for i, m := range w.Messages {
-		msg, err := decodeMessage(m, i)
+		msg, err := decodeMessage(m, in.contents[i], i)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +110,8 @@ func DecodeChatRequest(body []byte) (*providers.ChatRequest, error) {
 
 // decodeRequestJSON decodes a request body with encoding/json, returning
 // its unknown members.
-func decodeRequestJSON(body []byte, w *wireRequest) (map[string]json.RawMessage, error) {
+func decodeRequestJSON(body []byte, in *requestIn) (map[string]json.RawMessage, error) {
+	w := &in.wireRequest
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, providers.BadRequest("", "the request body is not a JSON object: %v", err)
@@ -118,8 +122,9 @@ func decodeRequestJSON(body []byte, w *wireRequest) (map[string]json.RawMessage,
 		}
 		return nil, providers.BadRequest("", "invalid request: %v", err)
 	}
-	for i := range w.Messages {
-		w.Messages[i].content = contentJSON(w.Messages[i].Content)
+	in.contents = make([]wireContent, len(w.Messages))
+	for i, m := range w.Messages {
+		in.contents[i] = contentJSON(m.Content)
 	}
 	var extra map[string]json.RawMessage
 	for k, v := range raw {
@@ -188,7 +193,7 @@ func decodeToolChoice(raw json.RawMessage) (*providers.ToolChoice, error) {
 	return &providers.ToolChoice{Mode: providers.ToolChoiceFunction, Name: named.Function.Name}, nil
 }
 
-func decodeMessage(m wireMessage, i int) (providers.Message, error) {
+func decodeMessage(m wireMessage, content wireContent, i int) (providers.Message, error) {
 	// The parameter named by an error is only formatted for the error.
 	param := func(suffix string) string { return fmt.Sprintf("messages[%d]%s", i, suffix) }
 	msg := providers.Message{Name: m.Name, ToolCallID: m.ToolCallID}
@@ -207,7 +212,7 @@ func decodeMessage(m wireMessage, i int) (providers.Message, error) {
 	default:
 		return msg, providers.BadRequest(param(".role"), "unknown role %q", m.Role)
 	}
-	parts, err := decodeContent(m.content, i)
+	parts, err := decodeContent(content, i)
 	if err != nil {
 		return msg, err
 	}

@@ -27,6 +27,13 @@ type wireRequest struct {
 	ReasoningEffort     string              `json:"reasoning_effort,omitempty"`
 }
 
+// requestIn is a client's request being decoded: the wire request, with
+// contents[i] the decoded content of Messages[i].
+type requestIn struct {
+	wireRequest
+	contents []wireContent
+}
+
 type wireStreamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
@@ -37,8 +44,6 @@ type wireMessage struct {
 	Name       string          `json:"name,omitempty"`
 	ToolCalls  []wireToolCall  `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
-	// content is Content decoded, in a request being decoded.
-	content wireContent
 }
 
 // wireContent is a message's content decoded: none (absent or null), a

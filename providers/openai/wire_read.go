@@ -34,9 +34,10 @@ var (
 	typeSymbols = []string{"function", "text", "image_url", "refusal", "json_schema", "json_object"}
 )
 
-// readJSON decodes a request body into w and returns its unknown members,
-// copied.
-func (w *wireRequest) readJSON(r *wirejson.Reader) (extra map[string]json.RawMessage) {
+// readJSON decodes a request body into in and returns its unknown
+// members, copied.
+func (in *requestIn) readJSON(r *wirejson.Reader) (extra map[string]json.RawMessage) {
+	w := &in.wireRequest
 	o := r.Object(requestFields)
 	o.KeepUnknown()
 	for o.Next() {
@@ -44,7 +45,7 @@ func (w *wireRequest) readJSON(r *wirejson.Reader) (extra map[string]json.RawMes
 		case "model":
 			w.Model = r.String()
 		case "messages":
-			wirejson.Slice(r, &w.Messages, (*wireMessage).readJSON)
+			in.readMessages(r)
 		case "tools":
 			wirejson.Slice(r, &w.Tools, (*wireTool).readJSON)
 		case "tool_choice":
@@ -107,18 +108,37 @@ func (w *wireRequest) readJSON(r *wirejson.Reader) (extra map[string]json.RawMes
 	return extra
 }
 
+// readMessages reads the messages as wirejson.Slice would, and their
+// contents into in.contents.
+func (in *requestIn) readMessages(r *wirejson.Reader) {
+	if r.Null() {
+		return
+	}
+	in.Messages = []wireMessage{}
+	a := r.Array()
+	for a.Next() {
+		if len(in.Messages) == 0 {
+			in.Messages, in.contents = make([]wireMessage, 0, 4), make([]wireContent, 0, 4)
+		}
+		in.Messages = append(in.Messages, wireMessage{})
+		in.contents = append(in.contents, wireContent{})
+		in.Messages[len(in.Messages)-1].readJSON(r, &in.contents[len(in.contents)-1])
+	}
+}
+
 var streamOptionsFields = []string{"include_usage"}
 
 var messageFields = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
 
-func (m *wireMessage) readJSON(r *wirejson.Reader) {
+// readJSON decodes a message, its content into c rather than m.Content.
+func (m *wireMessage) readJSON(r *wirejson.Reader, c *wireContent) {
 	o := r.Object(messageFields)
 	for o.Next() {
 		switch o.Key() {
 		case "role":
 			m.Role = r.Symbol(roleSymbols)
 		case "content":
-			m.content.readJSON(r)
+			c.readJSON(r)
 		case "name":
 			m.Name = r.String()
 		case "tool_calls":
