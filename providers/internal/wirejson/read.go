@@ -178,6 +178,10 @@ func (r *Reader) scanString() (s []byte, plain, ok bool) {
 	start := r.pos
 	plain = true
 	for i := start; i < len(r.data); {
+		// Past the plain bytes to one that needs a look (or to the last few).
+		if i = skipPlainIn(r.data, i); i == len(r.data) {
+			break
+		}
 		c := r.data[i]
 		switch {
 		case c == '"':

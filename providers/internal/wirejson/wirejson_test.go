@@ -13,6 +13,7 @@ import (
 // json.Unmarshal gives, and the writers must give json.Marshal's bytes.
 
 var stringSeeds = []string{
+	strings.Repeat("abcdefgh", 3) + "<" + strings.Repeat("x", 9) + "\xff\"", "0123456789abcdef\n0123456789\u2028abcdefghij\\",
 	``, `a`, `hello world`, `"quoted"`, `back\slash`, "tab\tnew\nline\rcr", "\b\f\x00\x1f\x7f",
 	`<script>&amp;</script>`, "\u2028\u2029", "é ü 日本 😀", "\xff", "a\xc3", "\xed\xa0\x80", "\xe2\x80",
 	"\xe2\x80\xa8x", `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\ude00\ud83d`, `\ud83dx`, `\ud83d\u0041`,
@@ -303,5 +304,67 @@ func TestInterned(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("Interned allocates %v times for a repeated string", n)
+	}
+}
+
+var benchTexts = map[string]string{
+	"plain":   strings.Repeat("The forecast for Paris says light rain this afternoon, so take an umbrella. ", 8),
+	"escapes": strings.Repeat("The forecast for Paris says \"light rain\" this afternoon,\nso take an umbrella. ", 8),
+	"unicode": strings.Repeat("Météo à Paris : pluie légère cet après-midi, prenez un parapluie. 東京は晴れ。", 8),
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	for _, name := range []string{"plain", "escapes", "unicode"} {
+		s := benchTexts[name]
+		b.Run(name, func(b *testing.B) {
+			buf := make([]byte, 0, 2*len(s))
+			b.SetBytes(int64(len(s)))
+			for range b.N {
+				buf = AppendString(buf[:0], s)
+			}
+		})
+	}
+}
+
+func BenchmarkReadString(b *testing.B) {
+	for _, name := range []string{"plain", "escapes", "unicode"} {
+		in, _ := json.Marshal(benchTexts[name])
+		b.Run(name, func(b *testing.B) {
+			var r Reader
+			b.SetBytes(int64(len(in)))
+			for range b.N {
+				r.Reset(in)
+				r.stringBytes()
+			}
+		})
+	}
+}
+
+// TestStringsWordWise puts each kind of byte that needs a look at every
+// position of a long plain string, in and around the eight-byte words the
+// fast paths test at once.
+func TestStringsWordWise(t *testing.T) {
+	plain := strings.Repeat("abcdefgh", 3) + "ijklm"
+	for _, special := range []string{`"`, `\`, "\x00", "\x1f", "<", ">", "&", "\x7f", "é", "\xff", "\u2028", "😀"} {
+		for i := 0; i <= len(plain); i++ {
+			s := plain[:i] + special + plain[i:]
+			want, _ := json.Marshal(s)
+			if got := AppendString(nil, s); !bytes.Equal(got, want) {
+				t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+			}
+			var r Reader
+			r.Reset(want)
+			if got := r.String(); !r.End() || got != strings.ToValidUTF8(s, "\ufffd") {
+				t.Fatalf("String(%s) = %q", want, got)
+			}
+			raw := append(append([]byte(`"`), s...), '"')
+			var wantS string
+			wantErr := json.Unmarshal(raw, &wantS)
+			r.Reset(raw)
+			got := r.String()
+			if ok := r.End(); ok != (wantErr == nil) || (ok && got != wantS) {
+				t.Fatalf("String(%q) = %q, %v; json: %q, %v", raw, got, ok, wantS, wantErr)
+			}
+		}
 	}
 }
