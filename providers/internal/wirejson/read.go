@@ -55,9 +55,6 @@ func (r *Reader) Reset(data []byte) {
 // decode it with encoding/json instead.
 func (r *Reader) Fail() { r.failed = true }
 
-// Failed reports whether a read failed (or Fail was called).
-func (r *Reader) Failed() bool { return r.failed }
-
 // End reports whether everything was read successfully and only
 // whitespace follows the last value.
 func (r *Reader) End() bool {
@@ -670,10 +667,11 @@ func Slice[T any](r *Reader, s *[]T, elem func(*T, *Reader)) {
 	*s = out
 }
 
-// Unmarshal decodes data into *v, which must be zero, with read, using r;
-// when read fails it decodes data with json.Unmarshal instead, into a zero
-// value: the result, and the error if any, are json.Unmarshal's either way.
-// read must decode as json.Unmarshal would, or fail.
+// Unmarshal decodes data into *v, which must be zero (but for empty
+// slices lending their arrays, see Slice), with read, using r; when read
+// fails it decodes data with json.Unmarshal instead, into a zero value: the
+// result, and the error if any, are json.Unmarshal's either way. read must
+// decode as json.Unmarshal would, or fail.
 func Unmarshal[T any](r *Reader, data []byte, v *T, read func(*T, *Reader)) error {
 	r.Reset(data)
 	read(v, r)
