@@ -139,7 +139,7 @@ func (p *Anthropic) Chat(ctx context.Context, req *providers.ChatRequest) (*prov
 		return nil, err
 	}
 	w.Stream = false
-	body, err := json.Marshal(w)
+	body, err := w.marshal()
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (p *Anthropic) ChatStream(ctx context.Context, req *providers.ChatRequest) 
 		return nil, err
 	}
 	w.Stream = true
-	body, err := json.Marshal(w)
+	body, err := w.marshal()
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,8 @@ func encodeCountRequest(req *providers.ChatRequest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(wireCountRequest{Model: w.Model, System: w.System, Messages: w.Messages, Tools: w.Tools, ToolChoice: w.ToolChoice})
+	c := wireCountRequest{Model: w.Model, System: w.System, Messages: w.Messages, Tools: w.Tools, ToolChoice: w.ToolChoice, systemEncoded: w.systemEncoded}
+	return c.marshal()
 }
 
 // Interface guards.

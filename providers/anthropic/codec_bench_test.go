@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +21,7 @@ func BenchmarkEncodeRequest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := json.Marshal(w); err != nil {
+		if _, err := w.marshal(); err != nil {
 			b.Fatal(err)
 		}
 	}

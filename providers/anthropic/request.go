@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // jsonObjectInstruction is appended to the system prompt for
@@ -68,7 +69,12 @@ func encodeRequest(req *providers.ChatRequest, defaultMax int64) (*wireRequest, 
 		}
 	}
 	if len(system) > 0 {
-		out.System, _ = json.Marshal(system)
+		size := 2
+		for _, b := range system {
+			size += 32 + len(b.Text) + len(b.Text)/16
+		}
+		out.System, _ = appendBlocks(make([]byte, 0, size), system) // text blocks: no error
+		out.systemEncoded = true
 	}
 
 	tools, choice, err := encodeTools(req)
@@ -141,7 +147,7 @@ func encodeMessages(in []providers.Message) (system []wireBlock, out []wireMessa
 			if c, err := encodeResultContent(m.Parts, i); err != nil {
 				return nil, nil, err
 			} else if c != nil {
-				res.Content = c
+				res.Content, res.contentEncoded = c, true
 			}
 			add("user", []wireBlock{res}, nil)
 		default:
@@ -149,15 +155,41 @@ func encodeMessages(in []providers.Message) (system []wireBlock, out []wireMessa
 		}
 	}
 
+	// The turns' contents share one buffer, each capped so that none can
+	// grow into the next.
 	out = make([]wireMessage, 0, len(turns))
+	buf := make([]byte, 0, encodedSize(in))
 	for _, t := range turns {
-		content, _ := json.Marshal(append(t.results, t.blocks...))
-		out = append(out, wireMessage{Role: t.role, Content: content})
+		start := len(buf)
+		var err error
+		if buf, err = appendBlocks(buf, t.results, t.blocks); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, wireMessage{Role: t.role, Content: buf[start:len(buf):len(buf)], encoded: true})
 	}
 	if len(out) == 0 {
 		return nil, nil, providers.BadRequest("messages", "the request has no user or assistant message with content")
 	}
 	return system, out, nil
+}
+
+// encodedSize guesses the size of the messages' blocks, to allocate their
+// buffer once: the text with room for some escapes, and the rest.
+func encodedSize(msgs []providers.Message) int {
+	n := 0
+	for _, m := range msgs {
+		for _, p := range m.Parts {
+			n += 40 + len(p.Text) + len(p.Text)/16
+			if p.Image != nil {
+				n += len(p.Image.URL) + len(p.Image.Data)*4/3 + 64
+			}
+		}
+		for _, tc := range m.ToolCalls {
+			n += 64 + len(tc.ID) + len(tc.Name) + len(tc.Arguments)
+		}
+		n += 64
+	}
+	return n
 }
 
 // encodeParts turns content parts into blocks, dropping empty text (the
@@ -234,7 +266,7 @@ func encodeResultContent(parts []providers.Part, i int) (json.RawMessage, error)
 	if textOnly {
 		m := providers.Message{Parts: parts}
 		if t := m.Text(); t != "" {
-			return json.Marshal(t)
+			return wirejson.AppendString(nil, t), nil
 		}
 		return nil, nil
 	}
@@ -242,7 +274,7 @@ func encodeResultContent(parts []providers.Part, i int) (json.RawMessage, error)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(blocks)
+	return appendBlocks(nil, blocks)
 }
 
 // encodeTools translates tool definitions and the tool choice.
@@ -298,6 +330,9 @@ func objectSchema(params json.RawMessage) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(params)) == 0 || bytes.Equal(bytes.TrimSpace(params), []byte("null")) {
 		return json.RawMessage(`{"type":"object","properties":{}}`), nil
 	}
+	if hasTypeKey(params) {
+		return params, nil
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(params, &m); err != nil {
 		return nil, fmt.Errorf("parameters must be a JSON Schema object")
@@ -307,4 +342,25 @@ func objectSchema(params json.RawMessage) (json.RawMessage, error) {
 	}
 	m["type"] = json.RawMessage(`"object"`)
 	return json.Marshal(m)
+}
+
+var typeField = []string{"type"}
+
+// hasTypeKey reports whether params is certainly an object with a "type"
+// member, without decoding it into a map (false leaves the question to
+// encoding/json).
+func hasTypeKey(params json.RawMessage) bool {
+	var r wirejson.Reader
+	r.Reset(params)
+	if r.Peek() != '{' {
+		return false
+	}
+	found := false
+	o := r.Object(typeField)
+	o.KeepUnknown()
+	for o.Next() {
+		found = found || o.Key() == "type"
+		r.Skip()
+	}
+	return found && r.End()
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
 )
 
@@ -22,24 +22,34 @@ var now = func() int64 { return time.Now().Unix() }
 // them); their tokens are already part of output_tokens.
 func decodeResponse(body []byte) (*providers.ChatResponse, error) {
 	var w wireResponse
-	if err := json.Unmarshal(body, &w); err != nil {
+	var r wirejson.Reader
+	if err := wirejson.Unmarshal(&r, body, &w, (*wireResponse).readJSON); err != nil {
 		return nil, fmt.Errorf("anthropic: decoding the response: %w", err)
 	}
 	if w.Type != "message" {
 		return nil, fmt.Errorf("anthropic: response of type %q, want message", w.Type)
 	}
 	msg := providers.Message{Role: providers.RoleAssistant}
-	var text strings.Builder
+	calls := 0
+	for _, b := range w.Content {
+		if b.Type == "tool_use" {
+			calls++
+		}
+	}
+	if calls > 0 {
+		msg.ToolCalls = make([]providers.ToolCall, 0, calls)
+	}
+	var text string // the text blocks joined (usually there is one: no copy)
 	for _, b := range w.Content {
 		switch b.Type {
 		case "text":
-			text.WriteString(b.Text)
+			text += b.Text
 		case "tool_use":
 			msg.ToolCalls = append(msg.ToolCalls, providers.ToolCall{ID: b.ID, Name: b.Name, Arguments: argumentsText(b.Input)})
 		}
 	}
-	if text.Len() > 0 {
-		msg.Parts = []providers.Part{{Type: providers.PartText, Text: text.String()}}
+	if text != "" {
+		msg.Parts = []providers.Part{{Type: providers.PartText, Text: text}}
 	}
 	stop := ""
 	if w.StopReason != nil {
@@ -56,8 +66,13 @@ func decodeResponse(body []byte) (*providers.ChatResponse, error) {
 
 // stream reads a Messages API event stream and yields canonical events.
 type stream struct {
-	body      io.ReadCloser
-	r         *sse.Reader
+	body io.ReadCloser
+	r    *sse.Reader
+	// json decodes each event's data into ev and delta, which are reused
+	// (a local would escape to the heap through the decoder).
+	json      wirejson.Reader
+	ev        streamEvent
+	delta     streamDelta
 	queue     []providers.Event
 	closeOnce sync.Once
 	closeErr  error
@@ -126,10 +141,12 @@ type streamEvent struct {
 	ContentBlock *wireBlock      `json:"content_block"`
 	Delta        json.RawMessage `json:"delta"`
 	Usage        *wireUsage      `json:"usage"`
-	Error        *struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	} `json:"error"`
+	Error        *streamError    `json:"error"`
+}
+
+type streamError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
 }
 
 type streamDelta struct {
@@ -144,8 +161,9 @@ func (s *stream) handle(raw sse.Event) error {
 	if len(raw.Data) == 0 {
 		return nil
 	}
-	var ev streamEvent
-	if err := json.Unmarshal(raw.Data, &ev); err != nil {
+	ev := &s.ev
+	*ev = streamEvent{}
+	if err := wirejson.Unmarshal(&s.json, raw.Data, ev, (*streamEvent).readJSON); err != nil {
 		return fmt.Errorf("decoding a %q event: %w", raw.Name, err)
 	}
 	if ev.Type == "" {
@@ -192,8 +210,9 @@ func (s *stream) handle(raw sse.Event) error {
 		if b == nil {
 			return fmt.Errorf("delta for content block %d, which was not started", ev.Index)
 		}
-		var d streamDelta
-		if err := json.Unmarshal(ev.Delta, &d); err != nil {
+		d := &s.delta
+		*d = streamDelta{}
+		if err := wirejson.Unmarshal(&s.json, ev.Delta, d, (*streamDelta).readJSON); err != nil {
 			return fmt.Errorf("decoding a content_block_delta: %w", err)
 		}
 		switch {
@@ -219,9 +238,10 @@ func (s *stream) handle(raw sse.Event) error {
 		}
 		delete(s.blocks, ev.Index)
 	case "message_delta":
-		var d streamDelta
+		d := &s.delta
+		*d = streamDelta{}
 		if len(ev.Delta) > 0 {
-			if err := json.Unmarshal(ev.Delta, &d); err != nil {
+			if err := wirejson.Unmarshal(&s.json, ev.Delta, d, (*streamDelta).readJSON); err != nil {
 				return fmt.Errorf("decoding a message_delta: %w", err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // The Messages API's JSON shapes, shared by the upstream codec (which
@@ -29,6 +30,9 @@ type wireRequest struct {
 	Metadata      *wireMetadata   `json:"metadata,omitempty"`
 	OutputConfig  *wireOutput     `json:"output_config,omitempty"`
 	Thinking      json.RawMessage `json:"thinking,omitempty"`
+	// systemEncoded marks a System written by appendBlocks: valid, compact
+	// and escaped already (see wire_write.go).
+	systemEncoded bool
 }
 
 // wireCountRequest is a /messages/count_tokens body: the prompt side of a
@@ -39,6 +43,8 @@ type wireCountRequest struct {
 	Messages   []wireMessage   `json:"messages"`
 	Tools      []wireTool      `json:"tools,omitempty"`
 	ToolChoice *wireToolChoice `json:"tool_choice,omitempty"`
+
+	systemEncoded bool
 }
 
 type wireMessage struct {
@@ -46,6 +52,8 @@ type wireMessage struct {
 	// Content is a string or an array of blocks when decoding; the encoder
 	// always writes blocks.
 	Content json.RawMessage `json:"content"`
+	// encoded marks a Content written by appendBlocks.
+	encoded bool
 }
 
 // wireBlock is any content block. Only the fields of its type are set.
@@ -64,6 +72,8 @@ type wireBlock struct {
 	// thinking (read only to be dropped)
 	Thinking  string `json:"thinking,omitempty"`
 	Signature string `json:"signature,omitempty"`
+	// contentEncoded marks a Content written by this package's encoders.
+	contentEncoded bool
 }
 
 type wireSource struct {
@@ -242,10 +252,9 @@ func errorFromType(typ, msg string) *providers.Error {
 // must be an object, and clients send empty or broken argument strings.
 func objectOrEmpty(s string) json.RawMessage {
 	b := bytes.TrimSpace([]byte(s))
-	if len(b) > 0 && b[0] == '{' && json.Valid(b) {
-		var buf bytes.Buffer
-		if json.Compact(&buf, b) == nil {
-			return buf.Bytes()
+	if len(b) > 0 && b[0] == '{' {
+		if out, err := wirejson.AppendCompact(nil, b); err == nil {
+			return out
 		}
 	}
 	return json.RawMessage("{}")
@@ -257,9 +266,10 @@ func argumentsText(input json.RawMessage) string {
 	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
 		return "{}"
 	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, b) != nil {
+	var stack [512]byte // room for most arguments: only the string is allocated
+	out, err := wirejson.AppendCompact(stack[:0], b)
+	if err != nil {
 		return "{}"
 	}
-	return buf.String()
+	return string(out)
 }

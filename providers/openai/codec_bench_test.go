@@ -126,3 +126,25 @@ func BenchmarkStreamEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(evs)), "events/op")
 }
+
+// benchResponse is a canonical answer as an upstream gives it: a paragraph
+// of text (with the escapes model output has), a tool call and usage.
+var benchResponse = &providers.ChatResponse{
+	ID: "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", Model: "gpt-4o-2024-08-06", Created: 1741570283,
+	Choices: []providers.Choice{{Message: providers.Message{Role: providers.RoleAssistant,
+		Parts:     []providers.Part{{Type: providers.PartText, Text: strings.Repeat("The forecast for Paris says \"light rain\" this afternoon,\nso take an umbrella. ", 6)}},
+		ToolCalls: []providers.ToolCall{{ID: "call_abc123", Name: "get_weather", Arguments: `{"city":"Paris","unit":"celsius"}`}}},
+		FinishReason: providers.FinishToolCalls}},
+	Usage: providers.Usage{PromptTokens: 120, CompletionTokens: 97, CachedTokens: 64},
+}
+
+// BenchmarkEncodeResponse renders a canonical answer as the client's
+// chat.completion body.
+func BenchmarkEncodeResponse(b *testing.B) {
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := EncodeChatResponse(benchResponse); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -322,4 +324,55 @@ func FuzzStreamDecoder(f *testing.F) {
 		}
 		t.Fatal("more events than input bytes: the decoder does not end")
 	})
+}
+
+// FuzzDecodeChatRequestReference: DecodeChatRequest, fast decoder and all,
+// decodes any body exactly as the encoding/json decoder it replaced:
+// the same canonical request, or the same error.
+func FuzzDecodeChatRequestReference(f *testing.F) {
+	for _, p := range []string{"full", "minimal", "tool_choice_modes"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", "requests", p+".json"))
+		f.Add(b)
+	}
+	f.Add([]byte(benchRequest))
+	for _, s := range []string{
+		`null`, `[1]`, `"x"`, `{}`, `{"model":"m","messages":[{"role":"user","content":"x"}],"Model":"n"}`,
+		`{"model":"m","model":"n","messages":[{"role":"user","content":"x"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":null,"content":"y"}],"\u006dodel":"n"}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBO"}}]}],"logprobs":true,"top_logprobs":2,"metadata":{"a":"b"}}`,
+		`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":" "}}]}],"n":null,"seed":1e2}`,
+		`{"model":"m","messages":[{"role":"user","content":5}],"temperature":"hot"}`,
+		`{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b"],"tool_choice":{"type":"function","function":{"name":"f"}},"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object"},"strict":true}}}`,
+		`{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true},"max_completion_tokens":9223372036854775807,"ſtream":true}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := DecodeChatRequest(body)
+		want, wantErr := decodeChatRequestJSON(body)
+		if !reflect.DeepEqual(err, wantErr) {
+			t.Fatalf("%s:\nerror %#v\nwant  %#v", body, err, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got %s\nwant %s", body, indent(t, got), indent(t, want))
+		}
+	})
+}
+
+// The benchmark's request and the fixtures take the fast decoder.
+func TestDecodeChatRequestFastPath(t *testing.T) {
+	bodies := [][]byte{[]byte(benchRequest)}
+	for _, p := range []string{"full", "minimal", "tool_choice_modes"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", "requests", p+".json"))
+		bodies = append(bodies, b)
+	}
+	for _, body := range bodies {
+		var in requestIn
+		var r wirejson.Reader
+		r.Reset(body)
+		in.readJSON(&r)
+		if !r.End() {
+			t.Errorf("the fast decoder left %s to encoding/json", body)
+		}
+	}
 }

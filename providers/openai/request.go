@@ -9,22 +9,28 @@ import (
 	"strings"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // DecodeChatRequest decodes an OpenAI chat-completions request body into
 // canonical form. Fields it does not model are kept in Extra.
 func DecodeChatRequest(body []byte) (*providers.ChatRequest, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, providers.BadRequest("", "the request body is not a JSON object: %v", err)
-	}
-	var w wireRequest
-	if err := json.Unmarshal(body, &w); err != nil {
-		if ute, ok := err.(*json.UnmarshalTypeError); ok && ute.Field != "" {
-			return nil, providers.BadRequest(ute.Field, "invalid type for '%s': expected %s", ute.Field, ute.Type)
+	var in requestIn
+	var r wirejson.Reader
+	r.Reset(body)
+	extra := in.readJSON(&r)
+	if !r.End() {
+		// Whatever the fast decoder leaves (an error, an oddity) is decoded
+		// as it always was, with the same errors (into a value of its own,
+		// so that in need not live on the heap).
+		slow := new(requestIn)
+		var err error
+		if extra, err = decodeRequestJSON(body, slow); err != nil {
+			return nil, err
 		}
-		return nil, providers.BadRequest("", "invalid request: %v", err)
+		in = *slow
 	}
+	w := &in.wireRequest
 	if w.Model == "" {
 		return nil, providers.BadRequest("model", "you must provide a model parameter")
 	}
@@ -65,7 +71,7 @@ func DecodeChatRequest(body []byte) (*providers.ChatRequest, error) {
 	}
 	req.Messages = make([]providers.Message, 0, len(w.Messages))
 	for i, m := range w.Messages {
-		msg, err := decodeMessage(m, i)
+		msg, err := decodeMessage(m, in.contents[i], i)
 		if err != nil {
 			return nil, err
 		}
@@ -98,15 +104,54 @@ func DecodeChatRequest(body []byte) (*providers.ChatRequest, error) {
 		}
 		req.ResponseFormat = f
 	}
+	req.Extra = extra
+	return req, nil
+}
+
+// decodeRequestJSON decodes a request body with encoding/json, returning
+// its unknown members.
+func decodeRequestJSON(body []byte, in *requestIn) (map[string]json.RawMessage, error) {
+	w := &in.wireRequest
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, providers.BadRequest("", "the request body is not a JSON object: %v", err)
+	}
+	if err := json.Unmarshal(body, w); err != nil {
+		if ute, ok := err.(*json.UnmarshalTypeError); ok && ute.Field != "" {
+			return nil, providers.BadRequest(ute.Field, "invalid type for '%s': expected %s", ute.Field, ute.Type)
+		}
+		return nil, providers.BadRequest("", "invalid request: %v", err)
+	}
+	in.contents = make([]wireContent, len(w.Messages))
+	for i, m := range w.Messages {
+		in.contents[i] = contentJSON(m.Content)
+	}
+	var extra map[string]json.RawMessage
 	for k, v := range raw {
 		if !knownRequestFields[k] {
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
+			if extra == nil {
+				extra = make(map[string]json.RawMessage)
 			}
-			req.Extra[k] = v
+			extra[k] = v
 		}
 	}
-	return req, nil
+	return extra, nil
+}
+
+// contentJSON decodes a message's raw content: a string, else parts.
+func contentJSON(raw json.RawMessage) wireContent {
+	if len(raw) == 0 || string(raw) == "null" {
+		return wireContent{}
+	}
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		return wireContent{kind: contentText, text: text}
+	}
+	var wps []wirePart
+	if err := json.Unmarshal(raw, &wps); err != nil {
+		return wireContent{kind: contentInvalid}
+	}
+	return wireContent{kind: contentParts, parts: wps}
 }
 
 func decodeStop(raw json.RawMessage) ([]string, error) {
@@ -148,8 +193,9 @@ func decodeToolChoice(raw json.RawMessage) (*providers.ToolChoice, error) {
 	return &providers.ToolChoice{Mode: providers.ToolChoiceFunction, Name: named.Function.Name}, nil
 }
 
-func decodeMessage(m wireMessage, i int) (providers.Message, error) {
-	param := fmt.Sprintf("messages[%d]", i)
+func decodeMessage(m wireMessage, content wireContent, i int) (providers.Message, error) {
+	// The parameter named by an error is only formatted for the error.
+	param := func(suffix string) string { return fmt.Sprintf("messages[%d]%s", i, suffix) }
 	msg := providers.Message{Name: m.Name, ToolCallID: m.ToolCallID}
 	switch m.Role {
 	case "system", "developer":
@@ -161,22 +207,25 @@ func decodeMessage(m wireMessage, i int) (providers.Message, error) {
 	case "tool":
 		msg.Role = providers.RoleTool
 		if m.ToolCallID == "" {
-			return msg, providers.BadRequest(param+".tool_call_id", "a tool message needs tool_call_id")
+			return msg, providers.BadRequest(param(".tool_call_id"), "a tool message needs tool_call_id")
 		}
 	default:
-		return msg, providers.BadRequest(param+".role", "unknown role %q", m.Role)
+		return msg, providers.BadRequest(param(".role"), "unknown role %q", m.Role)
 	}
-	parts, err := decodeContent(m.Content, param+".content")
+	parts, err := decodeContent(content, i)
 	if err != nil {
 		return msg, err
 	}
 	msg.Parts = parts
+	if len(m.ToolCalls) > 0 {
+		msg.ToolCalls = make([]providers.ToolCall, 0, len(m.ToolCalls))
+	}
 	for j, tc := range m.ToolCalls {
 		if m.Role != "assistant" {
-			return msg, providers.BadRequest(param+".tool_calls", "only assistant messages have tool_calls")
+			return msg, providers.BadRequest(param(".tool_calls"), "only assistant messages have tool_calls")
 		}
 		if tc.ID == "" || tc.Function.Name == "" {
-			return msg, providers.BadRequest(fmt.Sprintf("%s.tool_calls[%d]", param, j), "a tool call needs an id and a function name")
+			return msg, providers.BadRequest(param(fmt.Sprintf(".tool_calls[%d]", j)), "a tool call needs an id and a function name")
 		}
 		args := tc.Function.Arguments
 		if strings.TrimSpace(args) == "" {
@@ -187,23 +236,22 @@ func decodeMessage(m wireMessage, i int) (providers.Message, error) {
 	return msg, nil
 }
 
-func decodeContent(raw json.RawMessage, param string) ([]providers.Part, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+// decodeContent turns the content of message i into parts.
+func decodeContent(c wireContent, i int) ([]providers.Part, error) {
+	param := func(suffix string) string { return fmt.Sprintf("messages[%d].content%s", i, suffix) }
+	switch c.kind {
+	case contentNone:
 		return nil, nil
-	}
-	var text string
-	if json.Unmarshal(raw, &text) == nil {
-		if text == "" {
+	case contentText:
+		if c.text == "" {
 			return nil, nil
 		}
-		return []providers.Part{{Type: providers.PartText, Text: text}}, nil
+		return []providers.Part{{Type: providers.PartText, Text: c.text}}, nil
+	case contentInvalid:
+		return nil, providers.BadRequest(param(""), "content must be a string or an array of content parts")
 	}
-	var wps []wirePart
-	if err := json.Unmarshal(raw, &wps); err != nil {
-		return nil, providers.BadRequest(param, "content must be a string or an array of content parts")
-	}
-	parts := make([]providers.Part, 0, len(wps))
-	for j, p := range wps {
+	parts := make([]providers.Part, 0, len(c.parts))
+	for j, p := range c.parts {
 		switch p.Type {
 		case "text":
 			if p.Text != "" {
@@ -215,16 +263,16 @@ func decodeContent(raw json.RawMessage, param string) ([]providers.Part, error) 
 			}
 		case "image_url":
 			if p.ImageURL == nil || p.ImageURL.URL == "" {
-				return nil, providers.BadRequest(fmt.Sprintf("%s[%d].image_url", param, j), "image_url.url is required")
+				return nil, providers.BadRequest(param(fmt.Sprintf("[%d].image_url", j)), "image_url.url is required")
 			}
 			img, err := decodeImageURL(p.ImageURL.URL)
 			if err != nil {
-				return nil, providers.BadRequest(fmt.Sprintf("%s[%d].image_url.url", param, j), "%v", err)
+				return nil, providers.BadRequest(param(fmt.Sprintf("[%d].image_url.url", j)), "%v", err)
 			}
 			img.Detail = p.ImageURL.Detail
 			parts = append(parts, providers.Part{Type: providers.PartImage, Image: img})
 		default:
-			return nil, providers.BadRequest(fmt.Sprintf("%s[%d].type", param, j), "content parts of type %q are not supported", p.Type)
+			return nil, providers.BadRequest(param(fmt.Sprintf("[%d].type", j)), "content parts of type %q are not supported", p.Type)
 		}
 	}
 	return parts, nil

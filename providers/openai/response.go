@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // DecodeChatResponse decodes an OpenAI chat.completion body.
@@ -57,37 +58,115 @@ func decodeUsage(u *wireUsage) providers.Usage {
 	return out
 }
 
-func encodeUsage(u providers.Usage) *wireUsage {
-	return &wireUsage{
-		PromptTokens:            u.PromptTokens,
-		CompletionTokens:        u.CompletionTokens,
-		TotalTokens:             u.PromptTokens + u.CompletionTokens,
-		PromptTokensDetails:     &wirePromptDetails{CachedTokens: u.CachedTokens, CacheWriteTokens: u.CacheWriteTokens},
-		CompletionTokensDetails: &wireCompletionDetail{ReasoningTokens: u.ReasoningTokens},
+// EncodeChatResponse renders a canonical answer as an OpenAI
+// chat.completion body. It is on every translated answer's path, so it
+// writes by hand the bytes json.Marshal writes for the wireResponse (which
+// the fuzz tests hold it to): the wire shape is wireResponse's, with
+// content null only beside tool calls and refusal and logprobs null.
+func EncodeChatResponse(resp *providers.ChatResponse) ([]byte, error) {
+	size := 320 + len(resp.ID) + len(resp.Model)
+	for i := range resp.Choices {
+		m := &resp.Choices[i].Message
+		for _, p := range m.Parts {
+			size += len(p.Text) + len(p.Text)/8 // room for some escapes
+		}
+		for _, tc := range m.ToolCalls {
+			size += 64 + len(tc.ID) + len(tc.Name) + len(tc.Arguments)*5/4
+		}
+		size += 128
 	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"id":`...)
+	b = wirejson.AppendString(b, resp.ID)
+	b = append(b, `,"object":"chat.completion","created":`...)
+	b = wirejson.AppendInt(b, resp.Created)
+	b = append(b, `,"model":`...)
+	b = wirejson.AppendString(b, resp.Model)
+	b = append(b, `,"choices":[`...)
+	for i, c := range resp.Choices {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"index":`...)
+		b = wirejson.AppendInt(b, int64(c.Index))
+		b = append(b, `,"message":{"role":"assistant","content":`...)
+		if text := c.Message.Text(); text != "" || len(c.Message.ToolCalls) == 0 {
+			b = wirejson.AppendString(b, text)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"refusal":null`...)
+		if len(c.Message.ToolCalls) > 0 {
+			b = append(b, `,"tool_calls":[`...)
+			for j, tc := range c.Message.ToolCalls {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				args := tc.Arguments
+				if args == "" {
+					args = "{}"
+				}
+				b = appendToolCall(b, false, 0, tc.ID, "function", tc.Name, args)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `},"logprobs":null,"finish_reason":`...)
+		b = wirejson.AppendString(b, string(c.FinishReason))
+		b = append(b, '}')
+	}
+	b = append(b, `],"usage":`...)
+	b = appendUsage(b, resp.Usage)
+	return append(b, '}'), nil
 }
 
-// EncodeChatResponse renders a canonical answer as an OpenAI
-// chat.completion body.
-func EncodeChatResponse(resp *providers.ChatResponse) ([]byte, error) {
-	w := wireResponse{ID: resp.ID, Object: "chat.completion", Created: resp.Created, Model: resp.Model,
-		Choices: make([]wireChoice, 0, len(resp.Choices)), Usage: encodeUsage(resp.Usage)}
-	for _, c := range resp.Choices {
-		wc := wireChoice{Index: c.Index, FinishReason: string(c.FinishReason), Logprobs: json.RawMessage("null"),
-			Message: wireRespMessage{Role: "assistant"}}
-		if text := c.Message.Text(); text != "" || len(c.Message.ToolCalls) == 0 {
-			wc.Message.Content = &text
-		}
-		for _, tc := range c.Message.ToolCalls {
-			args := tc.Arguments
-			if args == "" {
-				args = "{}"
-			}
-			wc.Message.ToolCalls = append(wc.Message.ToolCalls, wireToolCall{ID: tc.ID, Type: "function", Function: wireFunction{Name: tc.Name, Arguments: args}})
-		}
-		w.Choices = append(w.Choices, wc)
+// appendToolCall writes a wireToolCall: the index only withIndex (it is a
+// pointer in wireToolCall), and id, type and name only when set.
+func appendToolCall(b []byte, withIndex bool, index int, id, typ, name, args string) []byte {
+	b = append(b, '{')
+	if withIndex {
+		b = append(b, `"index":`...)
+		b = wirejson.AppendInt(b, int64(index))
+		b = append(b, ',')
 	}
-	return json.Marshal(w)
+	if id != "" {
+		b = append(b, `"id":`...)
+		b = wirejson.AppendString(b, id)
+		b = append(b, ',')
+	}
+	if typ != "" {
+		b = append(b, `"type":`...)
+		b = wirejson.AppendString(b, typ)
+		b = append(b, ',')
+	}
+	b = append(b, `"function":{`...)
+	if name != "" {
+		b = append(b, `"name":`...)
+		b = wirejson.AppendString(b, name)
+		b = append(b, ',')
+	}
+	b = append(b, `"arguments":`...)
+	b = wirejson.AppendString(b, args)
+	return append(b, "}}"...)
+}
+
+// appendUsage writes canonical usage as a wireUsage with both details
+// objects (cache_write_tokens only when not 0).
+func appendUsage(b []byte, u providers.Usage) []byte {
+	b = append(b, `{"prompt_tokens":`...)
+	b = wirejson.AppendInt(b, u.PromptTokens)
+	b = append(b, `,"completion_tokens":`...)
+	b = wirejson.AppendInt(b, u.CompletionTokens)
+	b = append(b, `,"total_tokens":`...)
+	b = wirejson.AppendInt(b, u.PromptTokens+u.CompletionTokens)
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = wirejson.AppendInt(b, u.CachedTokens)
+	if u.CacheWriteTokens != 0 {
+		b = append(b, `,"cache_write_tokens":`...)
+		b = wirejson.AppendInt(b, u.CacheWriteTokens)
+	}
+	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	b = wirejson.AppendInt(b, u.ReasoningTokens)
+	return append(b, "}}"...)
 }
 
 // EncodeError renders an error as an OpenAI error body.

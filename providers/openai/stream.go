@@ -2,14 +2,13 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
 )
 
@@ -24,6 +23,10 @@ type chunkStream struct {
 	// its [DONE] with no choice finished was cut short.
 	finished  int
 	closeOnce sync.Once
+	// json decodes each chunk into chunk, which is reused (a local would
+	// escape to the heap through the decoder).
+	json  wirejson.Reader
+	chunk wireChunk
 }
 
 // NewStream returns a providers.Stream over an OpenAI-format SSE body.
@@ -71,8 +74,12 @@ func (s *chunkStream) read() error {
 	if len(data) == 0 {
 		return nil
 	}
-	var c wireChunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	c := &s.chunk
+	// Choices keeps its array from chunk to chunk (the decoder zeroes each
+	// element it reuses; an absent list reads as empty rather than nil,
+	// which this function does not tell apart).
+	*c = wireChunk{Choices: c.Choices[:0]}
+	if err := wirejson.Unmarshal(&s.json, data, c, (*wireChunk).readJSON); err != nil {
 		s.done = true
 		s.fail(&providers.Error{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error",
 			Message: "the upstream sent a malformed stream chunk"})
@@ -147,59 +154,92 @@ func orDefault(s, def string) string {
 // of each choice carries the role, tool-call fragments carry their index,
 // the usage-only chunk (choices: []) is written only when the client asked
 // for it, and the stream ends with "data: [DONE]".
+//
+// A chunk is written for every token, so the encoder writes by hand the
+// bytes json.Marshal writes for the wireChunk (the fuzz tests hold it to
+// that), into one reused buffer, with the part that only changes at
+// EventStart prepared once.
 type StreamEncoder struct {
 	w            io.Writer
 	includeUsage bool
-	id, model    string
-	created      int64
 	roleSent     map[int]bool
-	buf          bytes.Buffer
+	// head is a chunk's start, up to and including `"choices":[`; tail
+	// ends it.
+	head, tail []byte
+	buf        []byte
 }
 
 // NewStreamEncoder returns an encoder writing to w.
 func NewStreamEncoder(w io.Writer, includeUsage bool) *StreamEncoder {
-	return &StreamEncoder{w: w, includeUsage: includeUsage, roleSent: make(map[int]bool, 1)}
+	e := &StreamEncoder{w: w, includeUsage: includeUsage, roleSent: make(map[int]bool, 1), buf: make([]byte, 0, 512)}
+	// With include_usage, OpenAI sends "usage": null on every chunk but
+	// the last; do the same.
+	e.tail = []byte("]}\n\n")
+	if includeUsage {
+		e.tail = []byte(`],"usage":null}` + "\n\n")
+	}
+	e.setHead("", "", 0)
+	return e
+}
+
+// setHead prepares the start of the chunks of the answer id.
+func (e *StreamEncoder) setHead(id, model string, created int64) {
+	h := append(e.head[:0], `data: {"id":`...)
+	h = wirejson.AppendString(h, id)
+	h = append(h, `,"object":"chat.completion.chunk","created":`...)
+	h = wirejson.AppendInt(h, created)
+	h = append(h, `,"model":`...)
+	h = wirejson.AppendString(h, model)
+	e.head = append(h, `,"choices":[`...)
 }
 
 // Encode writes the chunk(s) for ev.
 func (e *StreamEncoder) Encode(ev providers.Event) error {
 	switch ev.Type {
 	case providers.EventStart:
-		e.id, e.model, e.created = ev.ID, ev.Model, ev.Created
+		e.setHead(ev.ID, ev.Model, ev.Created)
 		return e.ensureRole(0)
 	case providers.EventText:
 		if err := e.ensureRole(ev.Choice); err != nil {
 			return err
 		}
-		text := ev.Text
-		return e.writeChunk(wireChunkChoice{Index: ev.Choice, Delta: wireDelta{Content: &text}})
+		b := e.startChoice(ev.Choice)
+		b = append(b, `"content":`...)
+		b = wirejson.AppendString(b, ev.Text)
+		return e.endChoice(b, false, "")
 	case providers.EventToolCall:
 		if err := e.ensureRole(ev.Choice); err != nil {
 			return err
 		}
-		idx := ev.ToolIndex
-		return e.writeChunk(wireChunkChoice{Index: ev.Choice, Delta: wireDelta{ToolCalls: []wireToolCall{{Index: &idx, ID: ev.ToolID, Type: "function",
-			Function: wireFunction{Name: ev.ToolName, Arguments: ""}}}}})
+		b := e.startChoice(ev.Choice)
+		b = append(b, `"tool_calls":[`...)
+		b = appendToolCall(b, true, ev.ToolIndex, ev.ToolID, "function", ev.ToolName, "")
+		return e.endChoice(append(b, ']'), false, "")
 	case providers.EventToolArgs:
-		idx := ev.ToolIndex
-		return e.writeChunk(wireChunkChoice{Index: ev.Choice, Delta: wireDelta{ToolCalls: []wireToolCall{{Index: &idx, Function: wireFunction{Arguments: ev.Text}}}}})
+		b := e.startChoice(ev.Choice)
+		b = append(b, `"tool_calls":[`...)
+		b = appendToolCall(b, true, ev.ToolIndex, "", "", "", ev.Text)
+		return e.endChoice(append(b, ']'), false, "")
 	case providers.EventFinish:
 		if err := e.ensureRole(ev.Choice); err != nil {
 			return err
 		}
-		fr := string(ev.FinishReason)
-		return e.writeChunk(wireChunkChoice{Index: ev.Choice, FinishReason: &fr})
+		return e.endChoice(e.startChoice(ev.Choice), true, ev.FinishReason)
 	case providers.EventUsage:
 		if !e.includeUsage || ev.Usage == nil {
 			return nil
 		}
-		return e.write(wireChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
-			Choices: []wireChunkChoice{}, Usage: encodeUsage(*ev.Usage)}, false)
+		b := append(e.buf[:0], e.head...)
+		b = append(b, `],"usage":`...)
+		b = appendUsage(b, *ev.Usage)
+		return e.flush(append(b, "}\n\n"...))
 	case providers.EventError:
 		if ev.Err == nil {
 			return nil
 		}
-		return e.writeData(EncodeError(ev.Err))
+		b := append(e.buf[:0], "data: "...)
+		b = append(b, EncodeError(ev.Err)...)
+		return e.flush(append(b, "\n\n"...))
 	}
 	return nil
 }
@@ -215,34 +255,35 @@ func (e *StreamEncoder) ensureRole(choice int) error {
 		return nil
 	}
 	e.roleSent[choice] = true
-	empty := ""
-	return e.writeChunk(wireChunkChoice{Index: choice, Delta: wireDelta{Role: "assistant", Content: &empty}})
+	b := e.startChoice(choice)
+	b = append(b, `"role":"assistant","content":""`...)
+	return e.endChoice(b, false, "")
 }
 
-func (e *StreamEncoder) writeChunk(c wireChunkChoice) error {
-	return e.write(wireChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model,
-		Choices: []wireChunkChoice{c}}, e.includeUsage)
+// startChoice begins a one-choice chunk, up to the inside of its delta.
+func (e *StreamEncoder) startChoice(choice int) []byte {
+	b := append(e.buf[:0], e.head...)
+	b = append(b, `{"index":`...)
+	b = wirejson.AppendInt(b, int64(choice))
+	return append(b, `,"delta":{`...)
 }
 
-// write renders one chunk. With include_usage, OpenAI sends "usage": null on
-// every chunk but the last; do the same.
-func (e *StreamEncoder) write(c wireChunk, nullUsageField bool) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encoding a stream chunk: %w", err)
+// endChoice closes the delta, writes the finish reason (null without
+// one), ends the chunk and writes it.
+func (e *StreamEncoder) endChoice(b []byte, finished bool, reason providers.FinishReason) error {
+	b = append(b, `},"finish_reason":`...)
+	if finished {
+		b = wirejson.AppendString(b, string(reason))
+	} else {
+		b = append(b, "null"...)
 	}
-	if nullUsageField {
-		b = append(b[:len(b)-1], `,"usage":null}`...)
-	}
-	return e.writeData(b)
+	b = append(b, '}')
+	return e.flush(append(b, e.tail...))
 }
 
-func (e *StreamEncoder) writeData(b []byte) error {
-	e.buf.Reset()
-	e.buf.WriteString("data: ")
-	e.buf.Write(b)
-	e.buf.WriteString("\n\n")
-	_, err := e.w.Write(e.buf.Bytes())
+func (e *StreamEncoder) flush(b []byte) error {
+	e.buf = b // keep the grown buffer
+	_, err := e.w.Write(b)
 	return err
 }
 

@@ -27,13 +27,11 @@ type wireRequest struct {
 	ReasoningEffort     string              `json:"reasoning_effort,omitempty"`
 }
 
-// knownRequestFields are the fields wireRequest models; the others of a
-// request travel in ChatRequest.Extra.
-var knownRequestFields = map[string]bool{
-	"model": true, "messages": true, "tools": true, "tool_choice": true, "parallel_tool_calls": true,
-	"response_format": true, "max_tokens": true, "max_completion_tokens": true, "temperature": true,
-	"top_p": true, "frequency_penalty": true, "presence_penalty": true, "stop": true, "seed": true,
-	"user": true, "n": true, "stream": true, "stream_options": true, "reasoning_effort": true,
+// requestIn is a client's request being decoded: the wire request, with
+// contents[i] the decoded content of Messages[i].
+type requestIn struct {
+	wireRequest
+	contents []wireContent
 }
 
 type wireStreamOptions struct {
@@ -47,6 +45,23 @@ type wireMessage struct {
 	ToolCalls  []wireToolCall  `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
+
+// wireContent is a message's content decoded: none (absent or null), a
+// string, parts, or anything else (invalid).
+type wireContent struct {
+	kind  contentKind
+	text  string
+	parts []wirePart
+}
+
+type contentKind uint8
+
+const (
+	contentNone contentKind = iota
+	contentText
+	contentParts
+	contentInvalid
+)
 
 type wirePart struct {
 	Type     string        `json:"type"`

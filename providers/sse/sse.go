@@ -33,6 +33,9 @@ type Reader struct {
 	data []byte
 	name []byte
 	line []byte
+	// lastName is the previous event's name, reused while names repeat
+	// (a stream has a handful of names, each thousands of times).
+	lastName string
 }
 
 // NewReader returns a Reader of r.
@@ -51,13 +54,13 @@ func (r *Reader) Next() (Event, error) {
 		line, err := r.readLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) && (hasData || len(r.name) > 0) {
-				return Event{Name: string(r.name), Data: r.data}, nil
+				return Event{Name: r.eventName(), Data: r.data}, nil
 			}
 			return Event{}, err
 		}
 		if len(line) == 0 {
 			if hasData || len(r.name) > 0 {
-				return Event{Name: string(r.name), Data: r.data}, nil
+				return Event{Name: r.eventName(), Data: r.data}, nil
 			}
 			continue
 		}
@@ -82,6 +85,15 @@ func (r *Reader) Next() (Event, error) {
 			return Event{}, ErrEventTooLarge
 		}
 	}
+}
+
+// eventName returns the current event's name without allocating when it
+// is the previous event's.
+func (r *Reader) eventName() string {
+	if string(r.name) != r.lastName {
+		r.lastName = string(r.name)
+	}
+	return r.lastName
 }
 
 // readLine returns the next line without its ending.

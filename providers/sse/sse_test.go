@@ -82,3 +82,19 @@ func FuzzReader(f *testing.F) {
 		t.Fatal("more events than bytes: the reader does not advance")
 	})
 }
+
+// A name that repeats is not allocated again for every event.
+func TestRepeatedNameDoesNotAllocate(t *testing.T) {
+	stream := strings.Repeat("event: content_block_delta\ndata: {}\n\n", 200)
+	r := NewReader(strings.NewReader(stream))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if ev, err := r.Next(); err != nil || ev.Name != "content_block_delta" {
+			t.Fatalf("%+v %v", ev, err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per event", n)
+	}
+}

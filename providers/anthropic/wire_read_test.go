@@ -1,0 +1,126 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
+)
+
+// wireSamples are the JSON values the fast decoders meet in the fixtures:
+// answers, the data of stream events, and their deltas.
+func wireSamples(tb testing.TB) (answers, events, deltas [][]byte) {
+	tb.Helper()
+	names, _ := filepath.Glob(filepath.Join("testdata", "response_*.json"))
+	for _, name := range names {
+		if bytes.Contains([]byte(name), []byte(".golden.")) {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		answers = append(answers, b)
+	}
+	streams, _ := filepath.Glob(filepath.Join("testdata", "stream_*.sse"))
+	for _, name := range streams {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r := sse.NewReader(bytes.NewReader(b))
+		for {
+			ev, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				tb.Fatal(err)
+			}
+			events = append(events, bytes.Clone(ev.Data))
+			var d struct{ Delta json.RawMessage }
+			if json.Unmarshal(ev.Data, &d) == nil && len(d.Delta) > 0 {
+				deltas = append(deltas, d.Delta)
+			}
+		}
+	}
+	return answers, events, deltas
+}
+
+// sameAsUnmarshal checks that read, when it succeeds on data, decodes
+// what json.Unmarshal decodes, and reports whether it succeeded.
+func sameAsUnmarshal[T any](t *testing.T, data []byte, read func(*T, *wirejson.Reader)) bool {
+	t.Helper()
+	var r wirejson.Reader
+	r.Reset(data)
+	var got, want T
+	read(&got, &r)
+	err := json.Unmarshal(data, &want)
+	if !r.End() {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("the fast decoder accepted %q, which json.Unmarshal rejects: %v", data, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\nfast decoder: %#v\njson.Unmarshal: %#v", data, got, want)
+	}
+	return true
+}
+
+// FuzzWireRead: the fast decoders of answers, stream events and deltas
+// decode exactly what json.Unmarshal decodes, or leave it to it.
+func FuzzWireRead(f *testing.F) {
+	answers, events, deltas := wireSamples(f)
+	for _, s := range append(append(answers, events...), deltas...) {
+		f.Add(s)
+	}
+	for _, s := range []string{
+		`{"type":"message","content":[{"type":"tool_use","input":null}]}`,
+		`{"type":"message","content":null,"usage":null,"stop_reason":null}`,
+		`{"type":"message","content":[],"usage":{"input_tokens":null}}`,
+		`{"type":"message","Type":"x"}`,
+		`{"type":"message","type":"message"}`,
+		`{"id":"a\u00e9\ud83d\ude00\n","model":"\ud800"}`,
+		`{"type":"content_block_start","index":1,"content_block":{"type":"image","source":{"type":"url","url":"u"}}}`,
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+		`{"index":1.5}`, `{"index":-0}`, `{"index":1e2}`, `{"usage":{"output_tokens":99999999999999999999}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sameAsUnmarshal(t, data, (*wireResponse).readJSON)
+		sameAsUnmarshal(t, data, (*streamEvent).readJSON)
+		sameAsUnmarshal(t, data, (*streamDelta).readJSON)
+	})
+}
+
+// The fast decoders take the fixtures (those that are valid JSON): the
+// fallback is for oddities.
+func TestWireReadFastPath(t *testing.T) {
+	answers, events, deltas := wireSamples(t)
+	check := func(s []byte, ok bool) {
+		if !ok && json.Valid(s) {
+			t.Errorf("the fast decoder left %s to encoding/json", s)
+		}
+	}
+	for _, s := range answers {
+		check(s, sameAsUnmarshal(t, s, (*wireResponse).readJSON))
+	}
+	for _, s := range events {
+		check(s, sameAsUnmarshal(t, s, (*streamEvent).readJSON))
+	}
+	for _, s := range deltas {
+		check(s, sameAsUnmarshal(t, s, (*streamDelta).readJSON))
+	}
+	if len(answers) < 5 || len(events) < 20 || len(deltas) < 10 {
+		t.Fatalf("too few samples: %d %d %d", len(answers), len(events), len(deltas))
+	}
+}
