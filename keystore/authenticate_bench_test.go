@@ -176,7 +176,8 @@ func reportLatency(b *testing.B, samples []time.Duration) {
 // are misses), after which it reports the heap and the process's resident
 // memory (rss-MB; rss-anon-MB is heap and stacks,
 // rss-file-MB Badger's mmapped tables). heap-MB is the Go heap in use after
-// loading (cold) or after warming the working set (warm); cache-B/key is
+// loading (cold; rest-rss-MB is the process's resident memory then, the
+// store open and idle) or after warming the working set (warm); cache-B/key is
 // what one cached key adds to the heap. The 1M case is skipped with -short.
 func BenchmarkAuthenticateWithManyKeys(b *testing.B) {
 	ctx := context.Background()
@@ -209,6 +210,8 @@ func BenchmarkAuthenticateWithManyKeys(b *testing.B) {
 		}
 		waitCompactions(b, s, time.Minute)
 		loadedHeap := heapInuseMB()
+		debug.FreeOSMemory()
+		restRSS, _, _ := rssMB()
 		b.Logf("n=%d: loaded in %v, settled after %v; heap in use %.1f MB during compaction, %.1f MB at rest",
 			n, loadTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), loadHeap, loadedHeap)
 
@@ -242,6 +245,7 @@ func BenchmarkAuthenticateWithManyKeys(b *testing.B) {
 			b.StopTimer()
 			reportLatency(b, samples)
 			b.ReportMetric(loadedHeap, "heap-MB")
+			b.ReportMetric(restRSS, "rest-rss-MB")
 			b.ReportMetric(loadHeap, "compact-heap-MB")
 		})
 
