@@ -3,7 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 )
 
 // Hand-written encoding of the request body sent upstream: the bytes

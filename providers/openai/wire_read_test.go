@@ -10,7 +10,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
 )
 
