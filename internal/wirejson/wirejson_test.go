@@ -368,3 +368,24 @@ func TestStringsWordWise(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseInt holds ParseInt to json.Unmarshal into an int64.
+func FuzzParseInt(f *testing.F) {
+	for _, s := range []string{"0", "-0", "7", "-1", "1.5", "1e3", "9223372036854775807", "9223372036854775808",
+		"-9223372036854775808", "-9223372036854775809", "99999999999999999999", `"5"`, "null", "true", "[1]", "-"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		// A value as Members gives it; null, which json.Unmarshal takes
+		// for no value, is not a number to ParseInt.
+		if !json.Valid(v) || len(bytes.TrimSpace(v)) != len(v) || string(v) == "null" {
+			return
+		}
+		var want int64
+		werr := json.Unmarshal(v, &want)
+		got, ok := ParseInt(v)
+		if ok != (werr == nil) || got != want {
+			t.Fatalf("ParseInt(%s) = %d, %v; json.Unmarshal: %d, %v", v, got, ok, want, werr)
+		}
+	})
+}
