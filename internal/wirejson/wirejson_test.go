@@ -136,6 +136,44 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
+func TestAppendStringNoHTMLEscape(t *testing.T) {
+	for _, s := range []string{"", "gpt-4o", `a"b\c`, "\n\r\t\x00\x1f\x7f", "é😀", "\xff\xfeok\xc3", "<&>\u2028"} {
+		got := AppendStringNoHTMLEscape(nil, s)
+		want, _ := json.Marshal(s)
+		var a, b string
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%q: %s is not JSON: %v", s, got, err)
+		}
+		_ = json.Unmarshal(want, &b)
+		if a != b {
+			t.Errorf("%q: decodes to %q, encoding/json's to %q", s, a, b)
+		}
+	}
+}
+
+// FuzzAppendStringNoHTMLEscape holds the writer to a json.Encoder that
+// does not escape HTML.
+func FuzzAppendStringNoHTMLEscape(f *testing.F) {
+	for _, s := range []string{"", "a<b>&c", "\u2028\u2029", "\b\f\x00\x7f", "\xff\xe2\x80", strings.Repeat("<abcdefg", 4) + "\"\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := AppendStringNoHTMLEscape([]byte("x"), s), encodeNoHTMLEscape(s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendStringNoHTMLEscape(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// encodeNoHTMLEscape is what a json.Encoder that does not escape HTML
+// writes for s, without the newline.
+func encodeNoHTMLEscape(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
 func FuzzAppendFloat(f *testing.F) {
 	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1.5, 1e-6, 9.99e-7, 1e20, 1e21, 1e-7, 123456789.125,
 		math.MaxFloat64, math.SmallestNonzeroFloat64, math.NaN(), math.Inf(1), math.Inf(-1), 0.1, 2.0 / 3} {
@@ -351,6 +389,9 @@ func TestStringsWordWise(t *testing.T) {
 			want, _ := json.Marshal(s)
 			if got := AppendString(nil, s); !bytes.Equal(got, want) {
 				t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+			}
+			if got, want := AppendStringNoHTMLEscape(nil, s), encodeNoHTMLEscape(s); !bytes.Equal(got, want) {
+				t.Fatalf("AppendStringNoHTMLEscape(%q) = %s, want %s", s, got, want)
 			}
 			var r Reader
 			r.Reset(want)
