@@ -430,3 +430,20 @@ func FuzzParseInt(f *testing.F) {
 		}
 	})
 }
+
+// Keys are unescaped as encoding/json unescapes them (the scanner once
+// copied invalid UTF-8 as it was, which could not match an ASCII name
+// either: it now becomes U+FFFD, as in strings).
+func TestUnescapeKeyMatchesJSON(t *testing.T) {
+	for _, key := range []string{`"a\"\\\/\b\f\n\r\tb"`, `"\u00e9\uD83D\uDE00\ud800x\udc00\uD83D\u0041"`, `"\uD83D\uD83D\uDE00"`, "\"\xff\""} {
+		var want string
+		if err := json.Unmarshal([]byte(key), &want); err != nil {
+			t.Fatal(err)
+		}
+		var buf [maxStackKey]byte
+		got, ok := unescapeKey(buf[:0], []byte(key[1:len(key)-1]), 30)
+		if !ok || string(got) != want {
+			t.Errorf("%s: got %q want %q", key, got, want)
+		}
+	}
+}
