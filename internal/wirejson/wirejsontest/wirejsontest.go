@@ -92,3 +92,6 @@ func (s *Source) Uint64() uint64 {
 	s.b = s.b[k:]
 	return binary.LittleEndian.Uint64(x[:])
 }
+
+// Len is the number of bytes left.
+func (s *Source) Len() int { return len(s.b) }
