@@ -181,26 +181,14 @@ func scanNumber(d []byte, i int) (end, bad int, why string) {
 	if i < len(d) && d[i] == '-' {
 		i++
 	}
-	switch {
-	case i >= len(d):
-		return -1, len(d), ""
-	case d[i] == '0':
+	if i < len(d) && d[i] == '0' {
 		i++
-	case isDigit(d[i]):
-		for i++; i < len(d) && isDigit(d[i]); i++ {
-		}
-	default:
-		return -1, i, "in numeric literal"
+	} else if i, bad, why = digits(d, i, "in numeric literal"); i < 0 {
+		return -1, bad, why
 	}
 	if i < len(d) && d[i] == '.' {
-		i++
-		if i >= len(d) {
-			return -1, len(d), ""
-		}
-		if !isDigit(d[i]) {
-			return -1, i, "after decimal point in numeric literal"
-		}
-		for i++; i < len(d) && isDigit(d[i]); i++ {
+		if i, bad, why = digits(d, i+1, "after decimal point in numeric literal"); i < 0 {
+			return -1, bad, why
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
@@ -208,14 +196,23 @@ func scanNumber(d []byte, i int) (end, bad int, why string) {
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
-		if i >= len(d) {
-			return -1, len(d), ""
+		if i, bad, why = digits(d, i, "in exponent of numeric literal"); i < 0 {
+			return -1, bad, why
 		}
-		if !isDigit(d[i]) {
-			return -1, i, "in exponent of numeric literal"
-		}
-		for i++; i < len(d) && isDigit(d[i]); i++ {
-		}
+	}
+	return i, 0, ""
+}
+
+// digits scans the one or more digits that must begin at d[i], as
+// scanNumber does, with why for a byte that is not one.
+func digits(d []byte, i int, notDigit string) (end, bad int, why string) {
+	if i >= len(d) {
+		return -1, len(d), ""
+	}
+	if !isDigit(d[i]) {
+		return -1, i, notDigit
+	}
+	for i++; i < len(d) && isDigit(d[i]); i++ {
 	}
 	return i, 0, ""
 }

@@ -154,28 +154,13 @@ func (s *Members) Next() (Member, bool) {
 	default:
 		return Member{}, false
 	}
-	if s.pos >= len(d) {
-		return s.failEOF()
-	}
-	if d[s.pos] != '"' {
-		return s.fail(s.pos, "looking for beginning of object key string")
-	}
 	var m Member
 	m.KeyStart = s.pos
-	esc, ok := s.skipString()
+	keyEnd, esc, ok := s.skipKey()
 	if !ok {
 		return Member{}, false
 	}
-	m.KeyEnd, m.KeyEscaped = s.pos, esc
-	s.skipSpace()
-	if s.pos >= len(d) {
-		return s.failEOF()
-	}
-	if d[s.pos] != ':' {
-		return s.fail(s.pos, "after object key")
-	}
-	s.pos++
-	s.skipSpace()
+	m.KeyEnd, m.KeyEscaped = keyEnd, esc
 	m.ValStart = s.pos
 	if !s.skipValue() {
 		return Member{}, false
@@ -284,6 +269,33 @@ func (s *Members) skipString() (escaped, ok bool) {
 	return escaped, true
 }
 
+// skipKey validates an object key at s.pos and the colon after it, and
+// moves to the value, returning where the key ends and whether it holds
+// an escape.
+func (s *Members) skipKey() (keyEnd int, escaped, ok bool) {
+	d := s.data
+	if s.pos >= len(d) {
+		return 0, false, s.badEOF()
+	}
+	if d[s.pos] != '"' {
+		return 0, false, s.bad(s.pos, "looking for beginning of object key string")
+	}
+	if escaped, ok = s.skipString(); !ok {
+		return 0, escaped, false
+	}
+	keyEnd = s.pos
+	s.skipSpace()
+	if s.pos >= len(d) {
+		return keyEnd, escaped, s.badEOF()
+	}
+	if d[s.pos] != ':' {
+		return keyEnd, escaped, s.bad(s.pos, "after object key")
+	}
+	s.pos++
+	s.skipSpace()
+	return keyEnd, escaped, true
+}
+
 func (s *Members) skipLiteral(lit string) bool {
 	d := s.data
 	for k := 1; k < len(lit); k++ {
@@ -354,24 +366,9 @@ func (s *Members) skipContainer() bool {
 				st = atValue
 			}
 		case atKey:
-			if s.pos >= len(d) {
-				return s.badEOF()
-			}
-			if d[s.pos] != '"' {
-				return s.bad(s.pos, "looking for beginning of object key string")
-			}
-			if _, ok := s.skipString(); !ok {
+			if _, _, ok := s.skipKey(); !ok {
 				return false
 			}
-			s.skipSpace()
-			if s.pos >= len(d) {
-				return s.badEOF()
-			}
-			if d[s.pos] != ':' {
-				return s.bad(s.pos, "after object key")
-			}
-			s.pos++
-			s.skipSpace()
 			st = atValue
 		case atValue:
 			if s.pos < len(d) && (d[s.pos] == '{' || d[s.pos] == '[') {

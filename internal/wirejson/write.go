@@ -130,10 +130,7 @@ func AppendRaw(dst []byte, raw []byte) ([]byte, error) {
 	if raw == nil {
 		return append(dst, "null"...), nil
 	}
-	var r Reader
-	r.Reset(raw)
-	r.Skip()
-	if !r.End() {
+	if !readable(raw) {
 		// Invalid, or beyond what Reader follows: encoding/json decides.
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
@@ -149,10 +146,7 @@ func AppendRaw(dst []byte, raw []byte) ([]byte, error) {
 // AppendCompact appends src without the whitespace between its tokens, as
 // json.Compact does, with json.Compact's error when src is not valid JSON.
 func AppendCompact(dst, src []byte) ([]byte, error) {
-	var r Reader
-	r.Reset(src)
-	r.Skip()
-	if !r.End() {
+	if !readable(src) {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, src); err != nil {
 			return dst, err
@@ -160,6 +154,15 @@ func AppendCompact(dst, src []byte) ([]byte, error) {
 		return append(dst, buf.Bytes()...), nil
 	}
 	return appendCompactValid(dst, src, false), nil
+}
+
+// readable reports whether a Reader reads b as one value: b is valid JSON,
+// nested no deeper than a Reader follows.
+func readable(b []byte) bool {
+	var r Reader
+	r.Reset(b)
+	r.Skip()
+	return r.End()
 }
 
 // appendCompactValid appends valid JSON without the whitespace between
