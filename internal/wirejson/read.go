@@ -1,9 +1,10 @@
-// Package wirejson is the lean JSON reading and writing of the codecs' hot
-// paths (an answer or stream event decoded, a request or chunk encoded,
-// thousands of times a second), where encoding/json's reflection and
-// allocations cost more than the translation itself.
+// Package wirejson is the lean JSON reading and writing of the hot paths
+// (a request body checked and edited by the gateway, an answer or stream
+// event decoded, a request or chunk encoded by a codec, thousands of times
+// a second), where encoding/json's reflection and allocations cost more
+// than the work itself.
 //
-// Both halves are held to encoding/json's behaviour, byte for byte:
+// All of it is held to encoding/json's behaviour, byte for byte:
 //
 //   - Reader decodes only what it can decode exactly as json.Unmarshal
 //     would into the codec's wire structs. Anything else (a syntax error, a
@@ -11,9 +12,14 @@
 //     or matches a field only case-insensitively, very deep nesting) makes
 //     it fail, and the codec then decodes the same bytes with encoding/json:
 //     the result, or the error, is encoding/json's by construction.
+//   - Members validates a whole object as json.Valid does (its errors read
+//     like encoding/json's) and hands out its top-level members as byte
+//     offsets, for a reader that decodes only a few of them and passes the
+//     document on, or splices it, as it is.
 //   - The Append functions write what json.Marshal writes: HTML-safe string
 //     escaping, invalid UTF-8 as \ufffd, floats in ES6 form, raw values
-//     compacted, and the same errors.
+//     compacted, and the same errors (AppendStringNoHTMLEscape, what a
+//     json.Encoder writes after SetEscapeHTML(false)).
 package wirejson
 
 import (
