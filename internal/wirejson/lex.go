@@ -1,7 +1,6 @@
 package wirejson
 
 import (
-	"math/bits"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -30,16 +29,9 @@ func scanString(d []byte, i int) (end int, flags uint8, bad int, why string) {
 	for {
 		// Past the plain bytes, eight at a time, to one that needs a look
 		// (or to the last few).
-		for ; i+8 <= len(d); i += 8 {
-			w := load(d, i)
-			if m := below(w, ' ') | equal(w, '"') | equal(w, '\\'); m != 0 {
-				n := bits.TrailingZeros64(m) &^ 7 // bits before the byte found
-				high |= w & (1<<n - 1)
-				i += n / 8
-				break
-			}
-			high |= w
-		}
+		var h uint64
+		i, h = skipPlainIn(d, i)
+		high |= h
 		if i >= len(d) {
 			return -1, flags, len(d), ""
 		}

@@ -177,6 +177,14 @@ func (r *Reader) scanString() (s []byte, plain, ok bool) {
 		return nil, false, false
 	}
 	start := r.pos
+	// Most strings are found whole by the word-wise skip (a call less
+	// than scanString, which matters for a stream's many short strings).
+	if i, high := skipPlainIn(r.data, start); i < len(r.data) && r.data[i] == '"' {
+		r.pos = i + 1
+		s = r.data[start:i]
+		// Invalid UTF-8 becomes U+FFFD.
+		return s, high&highs == 0 || utf8.Valid(s), true
+	}
 	end, flags, _, _ := scanString(r.data, start)
 	if end < 0 {
 		r.failed = true
@@ -184,7 +192,6 @@ func (r *Reader) scanString() (s []byte, plain, ok bool) {
 	}
 	r.pos = end
 	s = r.data[start : end-1]
-	// Invalid UTF-8 becomes U+FFFD.
 	plain = flags&strEscaped == 0 && (flags&strNonASCII == 0 || utf8.Valid(s))
 	return s, plain, true
 }

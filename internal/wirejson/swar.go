@@ -43,6 +43,22 @@ func skipPlainOut(s string, i int) int {
 	return i
 }
 
+// skipPlainIn returns the index of the first quote, backslash or control
+// character of b from i, or the start of the last few bytes when there are
+// fewer than eight left to test; and the bytes it skipped, ORed together
+// (their high bit says whether any is from 0x80 up).
+func skipPlainIn(b []byte, i int) (int, uint64) {
+	var high uint64
+	for ; i+8 <= len(b); i += 8 {
+		w := load(b, i)
+		if m := below(w, ' ') | equal(w, '"') | equal(w, '\\'); m != 0 {
+			return i + bits.TrailingZeros64(m)/8, high | w&(m&-m-1)
+		}
+		high |= w
+	}
+	return i, high
+}
+
 // plainRun returns the index of the first backslash or non-ASCII byte of b
 // from i, len(b) for none: the end of a run that unescaping copies as it
 // is.
