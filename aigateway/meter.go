@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 )
 
 // maxSSEEvent bounds one server-sent event; a longer one is an upstream
@@ -150,45 +152,45 @@ func (m *sseMeter) inspect(ev []byte) bool {
 // not integers: the same answers json.Unmarshal into a struct gives, except
 // that names must match exactly, as the upstream wrote them.
 func scanUsage(body []byte) (u usage, ok, noChoices bool) {
-	var found, choices member
+	var found, choices wirejson.Member
 	haveUsage, haveChoices := false, false
-	s := newObjectScanner(body, 0)
+	s := wirejson.NewMembers(body, 0)
 	for {
-		m, more := s.next()
+		m, more := s.Next()
 		if !more {
 			break
 		}
 		switch {
-		case keyIs(body, m, "usage"):
+		case m.KeyIs(body, "usage"):
 			found, haveUsage = m, true // the last one wins, as in encoding/json
-		case keyIs(body, m, "choices"):
+		case m.KeyIs(body, "choices"):
 			choices, haveChoices = m, true
 		}
 	}
-	if s.Err() != nil || !haveUsage || body[found.valStart] != '{' {
+	if s.Err() != nil || !haveUsage || body[found.ValStart] != '{' {
 		return usage{}, false, false
 	}
-	noChoices = !haveChoices || isEmptyArrayOrNull(body[choices.valStart:choices.valEnd])
-	us := newObjectScanner(body[:found.valEnd], found.valStart)
+	noChoices = !haveChoices || isEmptyArrayOrNull(choices.Value(body))
+	us := wirejson.NewMembers(body[:found.ValEnd], found.ValStart)
 	for {
-		f, more := us.next()
+		f, more := us.Next()
 		if !more {
 			break
 		}
 		var dst *int64
 		switch {
-		case keyIs(body, f, "prompt_tokens"):
+		case f.KeyIs(body, "prompt_tokens"):
 			dst = &u.PromptTokens
-		case keyIs(body, f, "completion_tokens"):
+		case f.KeyIs(body, "completion_tokens"):
 			dst = &u.CompletionTokens
 		default:
 			continue
 		}
-		v := body[f.valStart:f.valEnd]
+		v := f.Value(body)
 		if string(v) == "null" {
 			continue
 		}
-		n, isInt := decodeInt(v)
+		n, isInt := wirejson.ParseInt(v)
 		if !isInt {
 			return usage{}, false, false
 		}

@@ -14,7 +14,7 @@ const DefaultMaxRequestBody = 4 << 20
 
 // inboundRequest holds the few fields of an OpenAI-format request that the
 // gateway acts on. The body itself travels on as bytes. parseInbound (in
-// jsonscan.go) fills it.
+// requestbody.go) fills it.
 type inboundRequest struct {
 	Model  string
 	Stream bool

@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson/wirejsontest"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )
@@ -17,32 +17,16 @@ import (
 // gen makes canonical requests out of fuzz input: strings of any bytes,
 // raw JSON valid or not, numbers of any sign and size (NaN included), and
 // slices nil, empty or not.
-type gen struct{ b []byte }
-
-func (g *gen) byte() byte {
-	if len(g.b) == 0 {
-		return 0
-	}
-	c := g.b[0]
-	g.b = g.b[1:]
-	return c
-}
-
-func (g *gen) bytes() []byte {
-	n := min(int(g.byte()%48), len(g.b))
-	s := g.b[:n]
-	g.b = g.b[n:]
-	return s
-}
+type gen struct{ wirejsontest.Source }
 
 var genStrings = []string{"", "a", " ", "<b>&amp;", "\u2028\u2029", "\xff\xfe", "é日😀", "\"\\/\b\f\n\r\t\x00\x1f\x7f",
 	"{}", `{"a": 1}`, ` {"q":"<x>"} `, "not json", "call_1", "image/png", "IMAGE/JPEG ", "\xe2\x80"}
 
 func (g *gen) str() string {
-	if c := g.byte(); c < 160 {
+	if c := g.Byte(); c < 160 {
 		return genStrings[int(c)%len(genStrings)]
 	}
-	return string(g.bytes())
+	return string(g.Bytes(48))
 }
 
 var genRaws = []string{"", "null", " null ", "{}", `{"type":"object","properties":{"city":{"type":"string","description":"<City> & town"}}}`,
@@ -50,19 +34,19 @@ var genRaws = []string{"", "null", " null ", "{}", `{"type":"object","properties
 	"{\"d\":\"\u2028\"}", `{"a":[1,2,{"b":null}],"z":true}`}
 
 func (g *gen) raw() json.RawMessage {
-	if c := g.byte(); c < 200 {
+	if c := g.Byte(); c < 200 {
 		s := genRaws[int(c)%len(genRaws)]
 		if s == "" {
 			return nil
 		}
 		return json.RawMessage(s)
 	}
-	return json.RawMessage(g.bytes())
+	return json.RawMessage(g.Bytes(48))
 }
 
 func (g *gen) float() *float64 {
 	var f float64
-	switch c := g.byte(); c % 8 {
+	switch c := g.Byte(); c % 8 {
 	case 0:
 		return nil
 	case 1:
@@ -70,10 +54,7 @@ func (g *gen) float() *float64 {
 	case 2:
 		f = math.Inf(int(c%16) - 8)
 	case 3:
-		var x [8]byte
-		n := copy(x[:], g.b)
-		g.b = g.b[n:]
-		f = math.Float64frombits(binary.LittleEndian.Uint64(x[:]))
+		f = math.Float64frombits(g.Uint64())
 	default:
 		f = float64(int(c)-128) / 50
 	}
@@ -81,23 +62,23 @@ func (g *gen) float() *float64 {
 }
 
 func (g *gen) int() *int64 {
-	if g.byte()%3 == 0 {
+	if g.Byte()%3 == 0 {
 		return nil
 	}
-	n := int64(int8(g.byte()))
+	n := int64(int8(g.Byte()))
 	return &n
 }
 
-func (g *gen) count() int { return int(g.byte() % 4) }
+func (g *gen) count() int { return int(g.Byte() % 4) }
 
 var genRoles = []providers.Role{providers.RoleSystem, providers.RoleUser, providers.RoleAssistant, providers.RoleTool, providers.RoleUser, providers.RoleAssistant, "narrator"}
 
 func (g *gen) part() providers.Part {
-	switch g.byte() % 6 {
+	switch g.Byte() % 6 {
 	case 0:
 		img := &providers.Image{URL: g.str(), MediaType: g.str(), Detail: g.str()}
-		if g.byte()%2 == 0 {
-			img.Data = g.bytes()
+		if g.Byte()%2 == 0 {
+			img.Data = g.Bytes(48)
 		}
 		return providers.Part{Type: providers.PartImage, Image: img}
 	case 1:
@@ -110,10 +91,10 @@ func (g *gen) part() providers.Part {
 
 func (g *gen) request() *providers.ChatRequest {
 	req := &providers.ChatRequest{Model: g.str(), MaxTokens: g.int(), Temperature: g.float(), TopP: g.float(),
-		User: g.str(), N: int(g.byte() % 3), Stream: g.byte()%2 == 0, Seed: g.int(), FrequencyPenalty: g.float()}
+		User: g.str(), N: int(g.Byte() % 3), Stream: g.Byte()%2 == 0, Seed: g.int(), FrequencyPenalty: g.float()}
 	var ids []string
 	for range g.count() + g.count() {
-		m := providers.Message{Role: genRoles[int(g.byte())%len(genRoles)], Name: g.str()}
+		m := providers.Message{Role: genRoles[int(g.Byte())%len(genRoles)], Name: g.str()}
 		for range g.count() {
 			m.Parts = append(m.Parts, g.part())
 		}
@@ -125,8 +106,8 @@ func (g *gen) request() *providers.ChatRequest {
 			}
 		}
 		if m.Role == providers.RoleTool {
-			if len(ids) > 0 && g.byte()%4 != 0 {
-				m.ToolCallID = ids[int(g.byte())%len(ids)]
+			if len(ids) > 0 && g.Byte()%4 != 0 {
+				m.ToolCallID = ids[int(g.Byte())%len(ids)]
 			} else {
 				m.ToolCallID = g.str()
 			}
@@ -135,13 +116,13 @@ func (g *gen) request() *providers.ChatRequest {
 	}
 	for range g.count() {
 		t := providers.Tool{Name: g.str(), Description: g.str(), Parameters: g.raw()}
-		if g.byte()%3 == 0 {
-			strict := g.byte()%2 == 0
+		if g.Byte()%3 == 0 {
+			strict := g.Byte()%2 == 0
 			t.Strict = &strict
 		}
 		req.Tools = append(req.Tools, t)
 	}
-	switch g.byte() % 6 {
+	switch g.Byte() % 6 {
 	case 1:
 		req.ToolChoice = &providers.ToolChoice{Mode: providers.ToolChoiceAuto}
 	case 2:
@@ -153,11 +134,11 @@ func (g *gen) request() *providers.ChatRequest {
 	case 5:
 		req.ToolChoice = &providers.ToolChoice{Mode: g.str()}
 	}
-	if c := g.byte() % 3; c > 0 {
+	if c := g.Byte() % 3; c > 0 {
 		p := c == 1
 		req.ParallelToolCalls = &p
 	}
-	switch g.byte() % 4 {
+	switch g.Byte() % 4 {
 	case 1:
 		req.ResponseFormat = &providers.ResponseFormat{Type: providers.FormatJSONObject}
 	case 2:
@@ -165,7 +146,7 @@ func (g *gen) request() *providers.ChatRequest {
 	case 3:
 		req.ResponseFormat = &providers.ResponseFormat{Type: providers.FormatText}
 	}
-	if n := g.count(); n > 0 || g.byte()%2 == 0 {
+	if n := g.count(); n > 0 || g.Byte()%2 == 0 {
 		req.Stop = make([]string, n)
 		for i := range req.Stop {
 			req.Stop[i] = g.str()
@@ -225,7 +206,7 @@ func FuzzEncodeRequestReference(f *testing.F) {
 		if req, err := openai.DecodeChatRequest(in); err == nil {
 			sameEncoding(t, req)
 		}
-		sameEncoding(t, (&gen{in}).request())
+		sameEncoding(t, (&gen{wirejsontest.NewSource(in)}).request())
 	})
 }
 

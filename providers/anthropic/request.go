@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // jsonObjectInstruction is appended to the system prompt for

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
 )
 

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // The Messages API's JSON shapes, shared by the upstream codec (which

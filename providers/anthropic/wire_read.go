@@ -1,6 +1,6 @@
 package anthropic
 
-import "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+import "github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 
 // Fast decoding of the upstream's answers and stream events: each readJSON
 // method decodes what json.Unmarshal would decode into its type, field for

@@ -3,15 +3,12 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson/wirejsontest"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse/ssetest"
 )
 
 // wireSamples are the JSON values the fast decoders meet in the fixtures:
@@ -35,44 +32,15 @@ func wireSamples(tb testing.TB) (answers, events, deltas [][]byte) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		r := sse.NewReader(bytes.NewReader(b))
-		for {
-			ev, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				tb.Fatal(err)
-			}
-			events = append(events, bytes.Clone(ev.Data))
+		for _, data := range ssetest.Data(tb, b) {
+			events = append(events, data)
 			var d struct{ Delta json.RawMessage }
-			if json.Unmarshal(ev.Data, &d) == nil && len(d.Delta) > 0 {
+			if json.Unmarshal(data, &d) == nil && len(d.Delta) > 0 {
 				deltas = append(deltas, d.Delta)
 			}
 		}
 	}
 	return answers, events, deltas
-}
-
-// sameAsUnmarshal checks that read, when it succeeds on data, decodes
-// what json.Unmarshal decodes, and reports whether it succeeded.
-func sameAsUnmarshal[T any](t *testing.T, data []byte, read func(*T, *wirejson.Reader)) bool {
-	t.Helper()
-	var r wirejson.Reader
-	r.Reset(data)
-	var got, want T
-	read(&got, &r)
-	err := json.Unmarshal(data, &want)
-	if !r.End() {
-		return false
-	}
-	if err != nil {
-		t.Fatalf("the fast decoder accepted %q, which json.Unmarshal rejects: %v", data, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q:\nfast decoder: %#v\njson.Unmarshal: %#v", data, got, want)
-	}
-	return true
 }
 
 // FuzzWireRead: the fast decoders of answers, stream events and deltas
@@ -96,9 +64,9 @@ func FuzzWireRead(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sameAsUnmarshal(t, data, (*wireResponse).readJSON)
-		sameAsUnmarshal(t, data, (*streamEvent).readJSON)
-		sameAsUnmarshal(t, data, (*streamDelta).readJSON)
+		wirejsontest.SameAsUnmarshal(t, data, (*wireResponse).readJSON)
+		wirejsontest.SameAsUnmarshal(t, data, (*streamEvent).readJSON)
+		wirejsontest.SameAsUnmarshal(t, data, (*streamDelta).readJSON)
 	})
 }
 
@@ -112,13 +80,13 @@ func TestWireReadFastPath(t *testing.T) {
 		}
 	}
 	for _, s := range answers {
-		check(s, sameAsUnmarshal(t, s, (*wireResponse).readJSON))
+		check(s, wirejsontest.SameAsUnmarshal(t, s, (*wireResponse).readJSON))
 	}
 	for _, s := range events {
-		check(s, sameAsUnmarshal(t, s, (*streamEvent).readJSON))
+		check(s, wirejsontest.SameAsUnmarshal(t, s, (*streamEvent).readJSON))
 	}
 	for _, s := range deltas {
-		check(s, sameAsUnmarshal(t, s, (*streamDelta).readJSON))
+		check(s, wirejsontest.SameAsUnmarshal(t, s, (*streamDelta).readJSON))
 	}
 	if len(answers) < 5 || len(events) < 20 || len(deltas) < 10 {
 		t.Fatalf("too few samples: %d %d %d", len(answers), len(events), len(deltas))

@@ -3,7 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 )
 
 // Hand-written encoding of the request body sent upstream: the bytes
@@ -31,25 +31,8 @@ func (w *wireRequest) appendJSON(b []byte) ([]byte, error) {
 		b = append(b, `,"max_tokens":`...)
 		b = wirejson.AppendInt(b, w.MaxTokens)
 	}
-	if len(w.System) > 0 {
-		b = append(b, `,"system":`...)
-		if b, err = appendEncoded(b, w.System, w.systemEncoded); err != nil {
-			return nil, err
-		}
-	}
-	b = append(b, `,"messages":`...)
-	if b, err = appendMessages(b, w.Messages); err != nil {
+	if b, err = appendPrompt(b, w.System, w.systemEncoded, w.Messages, w.Tools, w.ToolChoice); err != nil {
 		return nil, err
-	}
-	if len(w.Tools) > 0 {
-		b = append(b, `,"tools":`...)
-		if b, err = appendTools(b, w.Tools); err != nil {
-			return nil, err
-		}
-	}
-	if w.ToolChoice != nil {
-		b = append(b, `,"tool_choice":`...)
-		b = w.ToolChoice.appendJSON(b)
 	}
 	if w.Temperature != nil {
 		b = append(b, `,"temperature":`...)
@@ -121,31 +104,41 @@ func (w *wireRequest) appendJSON(b []byte) ([]byte, error) {
 
 // marshal encodes a count_tokens body.
 func (w *wireCountRequest) marshal() ([]byte, error) {
-	var err error
 	b := make([]byte, 0, 256)
 	b = append(b, `{"model":`...)
 	b = wirejson.AppendString(b, w.Model)
-	if len(w.System) > 0 {
+	b, err := appendPrompt(b, w.System, w.systemEncoded, w.Messages, w.Tools, w.ToolChoice)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// appendPrompt appends the members that a request and a count_tokens body
+// share, in their order: system, messages, tools and tool_choice.
+func appendPrompt(b []byte, system json.RawMessage, systemEncoded bool, msgs []wireMessage, tools []wireTool, choice *wireToolChoice) ([]byte, error) {
+	var err error
+	if len(system) > 0 {
 		b = append(b, `,"system":`...)
-		if b, err = appendEncoded(b, w.System, w.systemEncoded); err != nil {
+		if b, err = appendEncoded(b, system, systemEncoded); err != nil {
 			return nil, err
 		}
 	}
 	b = append(b, `,"messages":`...)
-	if b, err = appendMessages(b, w.Messages); err != nil {
+	if b, err = appendMessages(b, msgs); err != nil {
 		return nil, err
 	}
-	if len(w.Tools) > 0 {
+	if len(tools) > 0 {
 		b = append(b, `,"tools":`...)
-		if b, err = appendTools(b, w.Tools); err != nil {
+		if b, err = appendTools(b, tools); err != nil {
 			return nil, err
 		}
 	}
-	if w.ToolChoice != nil {
+	if choice != nil {
 		b = append(b, `,"tool_choice":`...)
-		b = w.ToolChoice.appendJSON(b)
+		b = choice.appendJSON(b)
 	}
-	return append(b, '}'), nil
+	return b, nil
 }
 
 // appendEncoded appends a raw value, as it is when this file's encoders

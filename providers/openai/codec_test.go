@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -2,57 +2,42 @@ package openai
 
 import (
 	"bytes"
-	"encoding/binary"
 	"testing"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson/wirejsontest"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
 // gen makes canonical values out of fuzz input: strings of any bytes
 // (invalid UTF-8, control and HTML characters, U+2028 included), numbers of
 // any sign and size, and slices nil, empty or not.
-type gen struct{ b []byte }
-
-func (g *gen) byte() byte {
-	if len(g.b) == 0 {
-		return 0
-	}
-	c := g.b[0]
-	g.b = g.b[1:]
-	return c
-}
+type gen struct{ wirejsontest.Source }
 
 var genStrings = []string{"", "a", "<b>&amp;", "\u2028\u2029", "\xff\xfe", "é日😀", "\"\\/\b\f\n\r\t\x00\x1f\x7f", "{}", `{"a":1}`, "tool_calls", "\xe2\x80"}
 
 func (g *gen) str() string {
-	if c := g.byte(); c < 128 {
+	if c := g.Byte(); c < 128 {
 		return genStrings[int(c)%len(genStrings)]
 	}
-	n := min(int(g.byte()%32), len(g.b))
-	s := string(g.b[:n])
-	g.b = g.b[n:]
-	return s
+	return string(g.Bytes(32))
 }
 
 func (g *gen) int() int64 {
-	switch c := g.byte(); c % 4 {
+	switch c := g.Byte(); c % 4 {
 	case 0:
 		return int64(c / 4)
 	case 1:
 		return -int64(c / 4)
 	}
-	var x [8]byte
-	n := copy(x[:], g.b)
-	g.b = g.b[n:]
-	return int64(binary.LittleEndian.Uint64(x[:]))
+	return int64(g.Uint64())
 }
 
-func (g *gen) count() int { return int(g.byte() % 4) }
+func (g *gen) count() int { return int(g.Byte() % 4) }
 
 var genFinish = []providers.FinishReason{"", providers.FinishStop, providers.FinishLength, providers.FinishToolCalls, providers.FinishContentFilter}
 
 func (g *gen) finish() providers.FinishReason {
-	if c := g.byte(); c < 200 {
+	if c := g.Byte(); c < 200 {
 		return genFinish[int(c)%len(genFinish)]
 	}
 	return providers.FinishReason(g.str())
@@ -60,17 +45,17 @@ func (g *gen) finish() providers.FinishReason {
 
 func (g *gen) message() providers.Message {
 	m := providers.Message{Role: providers.RoleAssistant}
-	if n := g.count(); n > 0 || g.byte()%2 == 0 {
+	if n := g.count(); n > 0 || g.Byte()%2 == 0 {
 		m.Parts = make([]providers.Part, n)
 		for i := range m.Parts {
-			if g.byte()%5 == 0 {
+			if g.Byte()%5 == 0 {
 				m.Parts[i] = providers.Part{Type: providers.PartImage, Image: &providers.Image{URL: g.str()}}
 			} else {
 				m.Parts[i] = providers.Part{Type: providers.PartText, Text: g.str()}
 			}
 		}
 	}
-	if n := g.count(); n > 0 || g.byte()%2 == 0 {
+	if n := g.count(); n > 0 || g.Byte()%2 == 0 {
 		m.ToolCalls = make([]providers.ToolCall, n)
 		for i := range m.ToolCalls {
 			m.ToolCalls[i] = providers.ToolCall{ID: g.str(), Name: g.str(), Arguments: g.str()}
@@ -85,7 +70,7 @@ func (g *gen) usage() providers.Usage {
 
 func (g *gen) response() *providers.ChatResponse {
 	r := &providers.ChatResponse{ID: g.str(), Model: g.str(), Created: g.int()}
-	if n := g.count(); n > 0 || g.byte()%2 == 0 {
+	if n := g.count(); n > 0 || g.Byte()%2 == 0 {
 		r.Choices = make([]providers.Choice, n)
 		for i := range r.Choices {
 			r.Choices[i] = providers.Choice{Index: int(g.int()), Message: g.message(), FinishReason: g.finish()}
@@ -97,8 +82,8 @@ func (g *gen) response() *providers.ChatResponse {
 
 func (g *gen) events() []providers.Event {
 	var evs []providers.Event
-	for len(g.b) > 0 && len(evs) < 64 {
-		ev := providers.Event{Type: providers.EventType(g.byte() % 8), Choice: int(g.byte()%4) - 1}
+	for g.Len() > 0 && len(evs) < 64 {
+		ev := providers.Event{Type: providers.EventType(g.Byte() % 8), Choice: int(g.Byte()%4) - 1}
 		switch ev.Type {
 		case providers.EventStart:
 			ev.ID, ev.Model, ev.Created = g.str(), g.str(), g.int()
@@ -109,12 +94,12 @@ func (g *gen) events() []providers.Event {
 		case providers.EventFinish:
 			ev.FinishReason = g.finish()
 		case providers.EventUsage:
-			if g.byte()%4 != 0 {
+			if g.Byte()%4 != 0 {
 				u := g.usage()
 				ev.Usage = &u
 			}
 		case providers.EventError:
-			if g.byte()%4 != 0 {
+			if g.Byte()%4 != 0 {
 				ev.Err = &providers.Error{Status: int(g.int()), Type: g.str(), Code: g.str(), Param: g.str(), Message: g.str()}
 			}
 		}
@@ -137,7 +122,7 @@ func FuzzEncodeChatResponse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		resp := (&gen{in}).response()
+		resp := (&gen{wirejsontest.NewSource(in)}).response()
 		got, err := EncodeChatResponse(resp)
 		want, wantErr := encodeChatResponseJSON(resp)
 		if err != nil || wantErr != nil || !bytes.Equal(got, want) {
@@ -153,7 +138,7 @@ func FuzzStreamEncoder(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		evs := (&gen{in}).events()
+		evs := (&gen{wirejsontest.NewSource(in)}).events()
 		for _, includeUsage := range []bool{false, true} {
 			var got, want bytes.Buffer
 			enc, ref := NewStreamEncoder(&got, includeUsage), newJSONStreamEncoder(&want, includeUsage)

@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 )
 
 // DecodeChatRequest decodes an OpenAI chat-completions request body into

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
 )
 

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 )
 
 // Fast decoding of a client's request: readJSON decodes what json.Unmarshal

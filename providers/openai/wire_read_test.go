@@ -3,15 +3,12 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/internal/wirejson"
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson/wirejsontest"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/sse/ssetest"
 )
 
 // chunkSamples are the data of every event of the stream fixtures and of
@@ -19,7 +16,7 @@ import (
 func chunkSamples(tb testing.TB) [][]byte {
 	tb.Helper()
 	names, _ := filepath.Glob(filepath.Join("testdata", "streams", "*.sse"))
-	raws := [][]byte{benchStream()}
+	out := ssetest.Data(tb, benchStream())
 	for _, name := range names {
 		if bytes.Contains([]byte(name), []byte(".golden.")) {
 			continue
@@ -28,44 +25,9 @@ func chunkSamples(tb testing.TB) [][]byte {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		raws = append(raws, b)
-	}
-	var out [][]byte
-	for _, raw := range raws {
-		r := sse.NewReader(bytes.NewReader(raw))
-		for {
-			ev, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				tb.Fatal(err)
-			}
-			out = append(out, bytes.Clone(ev.Data))
-		}
+		out = append(out, ssetest.Data(tb, b)...)
 	}
 	return out
-}
-
-// sameAsUnmarshal checks that the fast decoder, when it succeeds on data,
-// decodes what json.Unmarshal decodes, and reports whether it succeeded.
-func sameAsUnmarshal(t *testing.T, data []byte) bool {
-	t.Helper()
-	var r wirejson.Reader
-	r.Reset(data)
-	var got, want wireChunk
-	got.readJSON(&r)
-	err := json.Unmarshal(data, &want)
-	if !r.End() {
-		return false
-	}
-	if err != nil {
-		t.Fatalf("the fast decoder accepted %q, which json.Unmarshal rejects: %v", data, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q:\nfast decoder: %#v\njson.Unmarshal: %#v", data, got, want)
-	}
-	return true
 }
 
 // FuzzChunkRead: the fast chunk decoder decodes exactly what
@@ -82,14 +44,14 @@ func FuzzChunkRead(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sameAsUnmarshal(t, data)
+		wirejsontest.SameAsUnmarshal(t, data, (*wireChunk).readJSON)
 	})
 }
 
 // The fixtures' chunks take the fast decoder.
 func TestChunkReadFastPath(t *testing.T) {
 	for _, s := range chunkSamples(t) {
-		if !sameAsUnmarshal(t, s) && json.Valid(s) {
+		if !wirejsontest.SameAsUnmarshal(t, s, (*wireChunk).readJSON) && json.Valid(s) {
 			t.Errorf("the fast decoder left %s to encoding/json", s)
 		}
 	}

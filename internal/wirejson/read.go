@@ -1,9 +1,10 @@
-// Package wirejson is the lean JSON reading and writing of the codecs' hot
-// paths (an answer or stream event decoded, a request or chunk encoded,
-// thousands of times a second), where encoding/json's reflection and
-// allocations cost more than the translation itself.
+// Package wirejson is the lean JSON reading and writing of the hot paths
+// (a request body checked and edited by the gateway, an answer or stream
+// event decoded, a request or chunk encoded by a codec, thousands of times
+// a second), where encoding/json's reflection and allocations cost more
+// than the work itself.
 //
-// Both halves are held to encoding/json's behaviour, byte for byte:
+// All of it is held to encoding/json's behaviour, byte for byte:
 //
 //   - Reader decodes only what it can decode exactly as json.Unmarshal
 //     would into the codec's wire structs. Anything else (a syntax error, a
@@ -11,9 +12,14 @@
 //     or matches a field only case-insensitively, very deep nesting) makes
 //     it fail, and the codec then decodes the same bytes with encoding/json:
 //     the result, or the error, is encoding/json's by construction.
+//   - Members validates a whole object as json.Valid does (its errors read
+//     like encoding/json's) and hands out its top-level members as byte
+//     offsets, for a reader that decodes only a few of them and passes the
+//     document on, or splices it, as it is.
 //   - The Append functions write what json.Marshal writes: HTML-safe string
 //     escaping, invalid UTF-8 as \ufffd, floats in ES6 form, raw values
-//     compacted, and the same errors.
+//     compacted, and the same errors (AppendStringNoHTMLEscape, what a
+//     json.Encoder writes after SetEscapeHTML(false)).
 package wirejson
 
 import (
@@ -21,8 +27,6 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -173,169 +177,36 @@ func (r *Reader) scanString() (s []byte, plain, ok bool) {
 		return nil, false, false
 	}
 	start := r.pos
-	plain = true
-	for i := start; i < len(r.data); {
-		// Past the plain bytes to one that needs a look (or to the last few).
-		if i = skipPlainIn(r.data, i); i == len(r.data) {
-			break
-		}
-		c := r.data[i]
-		switch {
-		case c == '"':
-			r.pos = i + 1
-			return r.data[start:i], plain, true
-		case c == '\\':
-			plain = false
-			n := escapeLen(r.data[i:])
-			if n == 0 {
-				r.failed = true
-				return nil, false, false
-			}
-			i += n
-		case c < ' ':
-			r.failed = true // control characters must be escaped
-			return nil, false, false
-		case c < utf8.RuneSelf:
-			i++
-		default:
-			rr, size := utf8.DecodeRune(r.data[i:])
-			if rr == utf8.RuneError && size == 1 {
-				plain = false // becomes U+FFFD
-			}
-			i += size
-		}
+	// Most strings are found whole by the word-wise skip (a call less
+	// than scanString, which matters for a stream's many short strings).
+	if i, high := skipPlainIn(r.data, start); i < len(r.data) && r.data[i] == '"' {
+		r.pos = i + 1
+		s = r.data[start:i]
+		// Invalid UTF-8 becomes U+FFFD.
+		return s, high&highs == 0 || utf8.Valid(s), true
 	}
-	r.failed = true // unterminated
-	return nil, false, false
-}
-
-// escapeLen returns the length of the valid escape sequence b starts
-// with, 0 if it is not one.
-func escapeLen(b []byte) int {
-	if len(b) < 2 {
-		return 0
+	end, flags, _, _ := scanString(r.data, start)
+	if end < 0 {
+		r.failed = true
+		return nil, false, false
 	}
-	switch b[1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2
-	case 'u':
-		if len(b) >= 6 && hex4(b[2:6]) >= 0 {
-			return 6
-		}
-	}
-	return 0
-}
-
-// hex4 decodes four hex digits, -1 if they are not.
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
-
-// unquote appends the content of a scanned string (valid escapes) to dst
-// as encoding/json unescapes it: a surrogate that is not half of a valid
-// pair, and any invalid UTF-8 byte, become U+FFFD.
-func unquote(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\\':
-			switch s[i+1] {
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := hex4(s[i+2:])
-				i += 6
-				if utf16.IsSurrogate(rr) {
-					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						if pair := utf16.DecodeRune(rr, hex4(s[i+2:])); pair != unicode.ReplacementChar {
-							dst = utf8.AppendRune(dst, pair)
-							i += 6
-							continue
-						}
-					}
-					rr = unicode.ReplacementChar
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default: // " \ /
-				dst = append(dst, s[i+1])
-			}
-			i += 2
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			i++
-		default:
-			rr, size := utf8.DecodeRune(s[i:])
-			dst = utf8.AppendRune(dst, rr)
-			i += size
-		}
-	}
-	return dst
+	r.pos = end
+	s = r.data[start : end-1]
+	plain = flags&strEscaped == 0 && (flags&strNonASCII == 0 || utf8.Valid(s))
+	return s, plain, true
 }
 
 // number reads a number value and returns its text.
 func (r *Reader) number() []byte {
 	r.skipSpace()
-	d, start := r.data, r.pos
-	i := start
-	digits := func() bool {
-		n := i
-		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
-			i++
-		}
-		return i > n
-	}
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case !digits():
+	start := r.pos
+	end, _, _ := scanNumber(r.data, start)
+	if end < 0 {
 		r.failed = true
 		return nil
 	}
-	if i < len(d) && d[i] == '.' {
-		i++
-		if !digits() {
-			r.failed = true
-			return nil
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if !digits() {
-			r.failed = true
-			return nil
-		}
-	}
-	r.pos = i
-	return d[start:i]
+	r.pos = end
+	return r.data[start:end]
 }
 
 // Int64 reads an integer. A null reads as 0; a fraction, an exponent or
@@ -350,37 +221,14 @@ func (r *Reader) integer(bits int) int64 {
 		return 0
 	}
 	b := r.number()
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	// 19 digits cannot overflow a uint64; longer numbers are left to
-	// encoding/json.
-	if r.failed || len(b) > 19 {
-		r.failed = true
+	if r.failed {
 		return 0
 	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			r.failed = true
-			return 0
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	limit := uint64(1) << (bits - 1)
-	if neg {
-		if n > limit {
-			r.failed = true
-			return 0
-		}
-		return int64(-n)
-	}
-	if n >= limit {
+	n, ok := parseInt(b, bits)
+	if !ok {
 		r.failed = true
-		return 0
 	}
-	return int64(n)
+	return n
 }
 
 // Float64 reads a number. A null reads as 0; a number out of range fails.

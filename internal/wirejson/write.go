@@ -13,22 +13,35 @@ const hexDigits = "0123456789abcdef"
 
 // plainASCII[c] is true for the ASCII bytes json.Marshal copies into a
 // string as they are: not a control character, quote or backslash, nor one
-// of the HTML-sensitive <, > and &.
-var plainASCII = func() (t [utf8.RuneSelf]bool) {
+// of the HTML-sensitive <, > and &. plainASCIIKeepHTML is the same but for
+// <, > and &, copied too.
+var plainASCII, plainASCIIKeepHTML = func() (t, keep [utf8.RuneSelf]bool) {
 	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c] = true
+		t[c], keep[c] = true, true
 	}
 	for _, c := range `"\<>&` {
 		t[c] = false
 	}
-	return t
+	keep['"'], keep['\\'] = false, false
+	return t, keep
 }()
 
 // AppendString appends s as a JSON string, escaped as json.Marshal escapes
 // it: \" \\ \b \f \n \r \t, other control characters and <, >, & as
 // \u00XX, U+2028 and U+2029 as \u2028 and \u2029, and each byte of invalid
 // UTF-8 as \ufffd.
-func AppendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, &plainASCII) }
+
+// AppendStringNoHTMLEscape appends s as AppendString does but for <, > and
+// &, which it leaves as they are: what a json.Encoder writes after
+// SetEscapeHTML(false), for JSON that no browser will take for HTML.
+func AppendStringNoHTMLEscape(dst []byte, s string) []byte {
+	return appendString(dst, s, &plainASCIIKeepHTML)
+}
+
+// appendString is AppendString with the table of the ASCII bytes copied
+// as they are.
+func appendString(dst []byte, s string, plain *[utf8.RuneSelf]bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -38,7 +51,7 @@ func AppendString(dst []byte, s string) []byte {
 		for end := min(i+8, len(s)); i < end; {
 			c := s[i]
 			if c < utf8.RuneSelf {
-				if plainASCII[c] {
+				if plain[c] {
 					i++
 					continue
 				}
@@ -117,10 +130,7 @@ func AppendRaw(dst []byte, raw []byte) ([]byte, error) {
 	if raw == nil {
 		return append(dst, "null"...), nil
 	}
-	var r Reader
-	r.Reset(raw)
-	r.Skip()
-	if !r.End() {
+	if !readable(raw) {
 		// Invalid, or beyond what Reader follows: encoding/json decides.
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
@@ -136,10 +146,7 @@ func AppendRaw(dst []byte, raw []byte) ([]byte, error) {
 // AppendCompact appends src without the whitespace between its tokens, as
 // json.Compact does, with json.Compact's error when src is not valid JSON.
 func AppendCompact(dst, src []byte) ([]byte, error) {
-	var r Reader
-	r.Reset(src)
-	r.Skip()
-	if !r.End() {
+	if !readable(src) {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, src); err != nil {
 			return dst, err
@@ -147,6 +154,15 @@ func AppendCompact(dst, src []byte) ([]byte, error) {
 		return append(dst, buf.Bytes()...), nil
 	}
 	return appendCompactValid(dst, src, false), nil
+}
+
+// readable reports whether a Reader reads b as one value: b is valid JSON,
+// nested no deeper than a Reader follows.
+func readable(b []byte) bool {
+	var r Reader
+	r.Reset(b)
+	r.Skip()
+	return r.End()
 }
 
 // appendCompactValid appends valid JSON without the whitespace between

@@ -2,8 +2,8 @@ package wirejson
 
 import "math/bits"
 
-// Strings are mostly plain ASCII text: these skip it eight bytes at a
-// time. The masks below have a byte's high bit set for the bytes of w that
+// Strings are mostly plain ASCII text: scanString and unquote (reading)
+// and AppendString (writing) skip it eight bytes at a time. The masks below have a byte's high bit set for the bytes of w that
 // match, exactly up to the first match (a match may flag the bytes after
 // it falsely, never those before), so the lowest flag is the first match.
 
@@ -43,15 +43,34 @@ func skipPlainOut(s string, i int) int {
 	return i
 }
 
-// skipPlainIn returns the index of the first quote, backslash, control
-// character or non-ASCII byte of b from i, or the start of the last few
-// bytes when there are fewer than eight left to test.
-func skipPlainIn(b []byte, i int) int {
+// skipPlainIn returns the index of the first quote, backslash or control
+// character of b from i, or the start of the last few bytes when there are
+// fewer than eight left to test; and the bytes it skipped, ORed together
+// (their high bit says whether any is from 0x80 up).
+func skipPlainIn(b []byte, i int) (int, uint64) {
+	var high uint64
 	for ; i+8 <= len(b); i += 8 {
 		w := load(b, i)
-		if m := w&highs | below(w, ' ') | equal(w, '"') | equal(w, '\\'); m != 0 {
+		if m := below(w, ' ') | equal(w, '"') | equal(w, '\\'); m != 0 {
+			return i + bits.TrailingZeros64(m)/8, high | w&(m&-m-1)
+		}
+		high |= w
+	}
+	return i, high
+}
+
+// plainRun returns the index of the first backslash or non-ASCII byte of b
+// from i, len(b) for none: the end of a run that unescaping copies as it
+// is.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := load(b, i)
+		if m := w&highs | equal(w, '\\'); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
+	}
+	for i < len(b) && b[i] != '\\' && b[i] < 0x80 {
+		i++
 	}
 	return i
 }

@@ -136,6 +136,44 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
+func TestAppendStringNoHTMLEscape(t *testing.T) {
+	for _, s := range []string{"", "gpt-4o", `a"b\c`, "\n\r\t\x00\x1f\x7f", "é😀", "\xff\xfeok\xc3", "<&>\u2028"} {
+		got := AppendStringNoHTMLEscape(nil, s)
+		want, _ := json.Marshal(s)
+		var a, b string
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%q: %s is not JSON: %v", s, got, err)
+		}
+		_ = json.Unmarshal(want, &b)
+		if a != b {
+			t.Errorf("%q: decodes to %q, encoding/json's to %q", s, a, b)
+		}
+	}
+}
+
+// FuzzAppendStringNoHTMLEscape holds the writer to a json.Encoder that
+// does not escape HTML.
+func FuzzAppendStringNoHTMLEscape(f *testing.F) {
+	for _, s := range []string{"", "a<b>&c", "\u2028\u2029", "\b\f\x00\x7f", "\xff\xe2\x80", strings.Repeat("<abcdefg", 4) + "\"\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := AppendStringNoHTMLEscape([]byte("x"), s), encodeNoHTMLEscape(s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendStringNoHTMLEscape(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// encodeNoHTMLEscape is what a json.Encoder that does not escape HTML
+// writes for s, without the newline.
+func encodeNoHTMLEscape(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
 func FuzzAppendFloat(f *testing.F) {
 	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1.5, 1e-6, 9.99e-7, 1e20, 1e21, 1e-7, 123456789.125,
 		math.MaxFloat64, math.SmallestNonzeroFloat64, math.NaN(), math.Inf(1), math.Inf(-1), 0.1, 2.0 / 3} {
@@ -352,6 +390,9 @@ func TestStringsWordWise(t *testing.T) {
 			if got := AppendString(nil, s); !bytes.Equal(got, want) {
 				t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
 			}
+			if got, want := AppendStringNoHTMLEscape(nil, s), encodeNoHTMLEscape(s); !bytes.Equal(got, want) {
+				t.Fatalf("AppendStringNoHTMLEscape(%q) = %s, want %s", s, got, want)
+			}
 			var r Reader
 			r.Reset(want)
 			if got := r.String(); !r.End() || got != strings.ToValidUTF8(s, "\ufffd") {
@@ -365,6 +406,44 @@ func TestStringsWordWise(t *testing.T) {
 			if ok := r.End(); ok != (wantErr == nil) || (ok && got != wantS) {
 				t.Fatalf("String(%q) = %q, %v; json: %q, %v", raw, got, ok, wantS, wantErr)
 			}
+		}
+	}
+}
+
+// FuzzParseInt holds ParseInt to json.Unmarshal into an int64.
+func FuzzParseInt(f *testing.F) {
+	for _, s := range []string{"0", "-0", "7", "-1", "1.5", "1e3", "9223372036854775807", "9223372036854775808",
+		"-9223372036854775808", "-9223372036854775809", "99999999999999999999", `"5"`, "null", "true", "[1]", "-"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		// A value as Members gives it; null, which json.Unmarshal takes
+		// for no value, is not a number to ParseInt.
+		if !json.Valid(v) || len(bytes.TrimSpace(v)) != len(v) || string(v) == "null" {
+			return
+		}
+		var want int64
+		werr := json.Unmarshal(v, &want)
+		got, ok := ParseInt(v)
+		if ok != (werr == nil) || got != want {
+			t.Fatalf("ParseInt(%s) = %d, %v; json.Unmarshal: %d, %v", v, got, ok, want, werr)
+		}
+	})
+}
+
+// Keys are unescaped as encoding/json unescapes them (the scanner once
+// copied invalid UTF-8 as it was, which could not match an ASCII name
+// either: it now becomes U+FFFD, as in strings).
+func TestUnescapeKeyMatchesJSON(t *testing.T) {
+	for _, key := range []string{`"a\"\\\/\b\f\n\r\tb"`, `"\u00e9\uD83D\uDE00\ud800x\udc00\uD83D\u0041"`, `"\uD83D\uD83D\uDE00"`, "\"\xff\""} {
+		var want string
+		if err := json.Unmarshal([]byte(key), &want); err != nil {
+			t.Fatal(err)
+		}
+		var buf [maxStackKey]byte
+		got, ok := unescapeKey(buf[:0], []byte(key[1:len(key)-1]), 30)
+		if !ok || string(got) != want {
+			t.Errorf("%s: got %q want %q", key, got, want)
 		}
 	}
 }
