@@ -98,8 +98,8 @@ const (
 )
 
 // NewMembers reads the object in doc[from:], which must hold that object
-// and nothing else but space. Offsets, in its Members and errors, are into
-// doc.
+// and nothing else but space. The offsets of the members it returns, and
+// of its errors, are into doc.
 func NewMembers(doc []byte, from int) Members {
 	return Members{data: doc, pos: from}
 }

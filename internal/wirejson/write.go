@@ -13,35 +13,31 @@ const hexDigits = "0123456789abcdef"
 
 // plainASCII[c] is true for the ASCII bytes json.Marshal copies into a
 // string as they are: not a control character, quote or backslash, nor one
-// of the HTML-sensitive <, > and &. plainASCIIKeepHTML is the same but for
-// <, > and &, copied too.
-var plainASCII, plainASCIIKeepHTML = func() (t, keep [utf8.RuneSelf]bool) {
+// of the HTML-sensitive <, > and &.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c], keep[c] = true, true
+		t[c] = true
 	}
 	for _, c := range `"\<>&` {
 		t[c] = false
 	}
-	keep['"'], keep['\\'] = false, false
-	return t, keep
+	return t
 }()
 
 // AppendString appends s as a JSON string, escaped as json.Marshal escapes
 // it: \" \\ \b \f \n \r \t, other control characters and <, >, & as
 // \u00XX, U+2028 and U+2029 as \u2028 and \u2029, and each byte of invalid
 // UTF-8 as \ufffd.
-func AppendString(dst []byte, s string) []byte { return appendString(dst, s, &plainASCII) }
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, true) }
 
 // AppendStringNoHTMLEscape appends s as AppendString does but for <, > and
 // &, which it leaves as they are: what a json.Encoder writes after
 // SetEscapeHTML(false), for JSON that no browser will take for HTML.
-func AppendStringNoHTMLEscape(dst []byte, s string) []byte {
-	return appendString(dst, s, &plainASCIIKeepHTML)
-}
+func AppendStringNoHTMLEscape(dst []byte, s string) []byte { return appendString(dst, s, false) }
 
-// appendString is AppendString with the table of the ASCII bytes copied
-// as they are.
-func appendString(dst []byte, s string, plain *[utf8.RuneSelf]bool) []byte {
+// appendString is AppendString, and with escapeHTML false,
+// AppendStringNoHTMLEscape.
+func appendString(dst []byte, s string, escapeHTML bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -51,7 +47,7 @@ func appendString(dst []byte, s string, plain *[utf8.RuneSelf]bool) []byte {
 		for end := min(i+8, len(s)); i < end; {
 			c := s[i]
 			if c < utf8.RuneSelf {
-				if plain[c] {
+				if plainASCII[c] || !escapeHTML && (c == '<' || c == '>' || c == '&') {
 					i++
 					continue
 				}
