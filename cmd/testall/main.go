@@ -4,16 +4,28 @@
 // Long fuzzing belongs to a benchmark run: FUZZTIME=10m go run ./cmd/testall.
 //
 //	go run ./cmd/testall
+//
+// Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+// exceeded" when a duration -fuzztime ends while a worker is mid-call
+// (go.dev/issue/75804, fixed in Go 1.27). That failure writes no input. When
+// a target fails that way, and only that way, testall runs it once more
+// with a count budget (-fuzztime 2000x), which never sets that deadline: the
+// target passes only if the rerun does.
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
+
+// recountBudget is the count budget of a rerun after the coordinator race.
+const recountBudget = "2000x"
 
 func main() {
 	fuzztime := os.Getenv("FUZZTIME")
@@ -21,7 +33,7 @@ func main() {
 		fuzztime = "4s"
 	}
 	failed := 0
-	if err := run("go", "test", "-race", "-timeout", "25m", "./..."); err != nil {
+	if _, err := run("go", "test", "-race", "-timeout", "25m", "./..."); err != nil {
 		failed++
 	}
 
@@ -30,23 +42,104 @@ func main() {
 		fmt.Fprintln(os.Stderr, "listing fuzz targets:", err)
 		os.Exit(1)
 	}
-	passed, fuzzFailed := 0, 0
+	passed, fuzzFailed, rerun := 0, 0, 0
 	for _, t := range targets {
-		fmt.Printf("=== fuzz %s %s for %s\n", t.pkg, t.name, fuzztime)
-		if err := run("go", "test", "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", fuzztime, t.pkg); err != nil {
-			fuzzFailed++
-			fmt.Printf("--- FAIL fuzz %s %s (the failing input is in %s's testdata/fuzz/%s)\n", t.pkg, t.name, t.pkg, t.name)
-		} else {
+		ok, reran := fuzz(t, fuzztime)
+		if reran {
+			rerun++
+		}
+		if ok {
 			passed++
+		} else {
+			fuzzFailed++
 		}
 	}
-	fmt.Printf("fuzz: %d passed, %d failed\n", passed, fuzzFailed)
+	fmt.Printf("fuzz: %d passed, %d failed (%d rerun after go.dev/issue/75804)\n", passed, fuzzFailed, rerun)
 	if failed > 0 || fuzzFailed > 0 {
 		os.Exit(1)
 	}
 }
 
+// fuzz runs one target for budget. It reports whether the target passed and
+// whether it had to be rerun after the coordinator's deadline race.
+func fuzz(t target, budget string) (ok, reran bool) {
+	corpus, err := t.corpusDir()
+	if err != nil {
+		fmt.Printf("--- FAIL fuzz %s %s: %v\n", t.pkg, t.name, err)
+		return false, false
+	}
+	before := inputs(corpus)
+	fmt.Printf("=== fuzz %s %s for %s\n", t.pkg, t.name, budget)
+	out, err := run("go", "test", "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", budget, t.pkg)
+	if err == nil {
+		return true, false
+	}
+	if found := newInputs(before, inputs(corpus)); len(found) > 0 {
+		fmt.Printf("--- FAIL fuzz %s %s: failing input %s\n", t.pkg, t.name, strings.Join(found, ", "))
+		return false, false
+	}
+	if !coordinatorRace(out) {
+		fmt.Printf("--- FAIL fuzz %s %s (no input was written; see the output above)\n", t.pkg, t.name)
+		return false, false
+	}
+	fmt.Printf("=== fuzz %s %s hit go.dev/issue/75804 (no input written); rerun for %s\n", t.pkg, t.name, recountBudget)
+	if _, err := run("go", "test", "-run", "^$", "-fuzz", "^"+t.name+"$", "-fuzztime", recountBudget, t.pkg); err != nil {
+		if found := newInputs(before, inputs(corpus)); len(found) > 0 {
+			fmt.Printf("--- FAIL fuzz %s %s: failing input %s\n", t.pkg, t.name, strings.Join(found, ", "))
+		} else {
+			fmt.Printf("--- FAIL fuzz %s %s (rerun failed; see the output above)\n", t.pkg, t.name)
+		}
+		return false, true
+	}
+	return true, true
+}
+
+// coordinatorRace reports whether a failed fuzz run's output is the
+// signature of go.dev/issue/75804: the target's FAIL line followed by a bare
+// "context deadline exceeded" and nothing else of the target's own.
+func coordinatorRace(out []byte) bool {
+	lines := strings.Split(string(out), "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(line, "--- FAIL: Fuzz") {
+			return i+1 < len(lines) && strings.TrimSpace(lines[i+1]) == "context deadline exceeded" &&
+				(i+2 >= len(lines) || strings.TrimSpace(lines[i+2]) == "FAIL")
+		}
+	}
+	return false
+}
+
 type target struct{ pkg, name string }
+
+// corpusDir is where `go test -fuzz` writes the target's failing inputs.
+func (t target) corpusDir() (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command("go", "list", "-f", "{{.Dir}}", t.pkg)
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", err
+	}
+	return filepath.Join(strings.TrimSpace(out.String()), "testdata", "fuzz", t.name), nil
+}
+
+// inputs lists the files in a corpus directory; a missing one is empty.
+func inputs(dir string) map[string]bool {
+	entries, _ := os.ReadDir(dir)
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names
+}
+
+func newInputs(before, after map[string]bool) []string {
+	var added []string
+	for name := range after {
+		if !before[name] {
+			added = append(added, name)
+		}
+	}
+	return added
+}
 
 // fuzzTargets lists every Fuzz function with its package, from
 // `go test -list`.
@@ -77,8 +170,12 @@ func fuzzTargets() ([]target, error) {
 	return targets, sc.Err()
 }
 
-func run(name string, args ...string) error {
+// run runs a command with its output on ours, and returns that output too.
+func run(name string, args ...string) ([]byte, error) {
+	var out bytes.Buffer
 	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return cmd.Run()
+	cmd.Stdout = io.MultiWriter(os.Stdout, &out)
+	cmd.Stderr = io.MultiWriter(os.Stderr, &out)
+	err := cmd.Run()
+	return out.Bytes(), err
 }
