@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -54,27 +52,19 @@ func loadBenchKeys(tb testing.TB, s *BadgerStore, n int) {
 	for i := range n {
 		pt := benchKey(i)
 		h := HashKey(pt)
-		sk := storedKey{
-			Key: Key{
-				ID:        benchKeyID(i),
-				Name:      fmt.Sprintf("bench key %d", i),
-				Prefix:    DisplayPrefix(pt),
-				Last4:     Last4(pt),
-				Status:    StatusActive,
-				CreatedAt: created,
-				UpdatedAt: created,
-			},
-			Hash:    hex.EncodeToString(h[:]),
-			HashAlg: hashAlgSHA256,
+		k := Key{
+			ID:        benchKeyID(i),
+			Name:      fmt.Sprintf("bench key %d", i),
+			Prefix:    DisplayPrefix(pt),
+			Last4:     Last4(pt),
+			Status:    StatusActive,
+			CreatedAt: created,
+			UpdatedAt: created,
 		}
-		v, err := json.Marshal(&sk)
-		if err != nil {
+		if err := wb.Set(keyHashKey(h), appendKeyRecord(nil, &k)); err != nil {
 			tb.Fatal(err)
 		}
-		if err := wb.Set(keyIDKey(sk.ID), v); err != nil {
-			tb.Fatal(err)
-		}
-		if err := wb.Set(keyHashKey(h), []byte(sk.ID)); err != nil {
+		if err := wb.Set(keyIDKey(k.ID), h[:]); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -2,9 +2,6 @@ package keystore
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,12 +40,11 @@ const (
 // Storage layout. Prefixes keep each kind of record in its own key range so
 // that one prefix scan lists one kind.
 const (
-	prefixKeyByID   = "k/id/" // + id → JSON storedKey
-	prefixKeyByHash = "k/h/"  // + 32-byte SHA-256 → id
+	prefixKeyByID   = "k/id/" // + id → the key's 32-byte SHA-256
+	prefixKeyByHash = "k/h/"  // + 32-byte SHA-256 → key record (keyrecord.go)
 	prefixUsageRaw  = "u/r/"  // + unix-nano (8 bytes BE) + request id → JSON UsageRecord
 	prefixUsageDay  = "u/d/"  // + YYYY-MM-DD/<escaped key id>/<model> → JSON rollup
 
-	hashAlgSHA256 = "sha256"
 	maxTxnRetries = 20
 	gcInterval    = 10 * time.Minute
 	gcRatio       = 0.5
@@ -140,12 +136,11 @@ type BadgerStore struct {
 
 var _ Store = (*BadgerStore)(nil)
 
-// storedKey is the record kept at k/id/<id>. It adds the key hash, which the
+// storedKey is a key record with the hash it is stored under, which the
 // exported Key (and its JSON) never carries.
 type storedKey struct {
 	Key
-	Hash    string `json:"hash"`     // hex SHA-256 of the full key string
-	HashAlg string `json:"hash_alg"` // "sha256"; room for a peppered HMAC later
+	Hash [32]byte // SHA-256 of the full key string
 }
 
 // OpenBadger opens (creating if needed) the store in dir. It fails with an
@@ -188,6 +183,10 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		writerDone:   make(chan struct{}),
 		ledgerRows:   make(map[rowRef]*ledgerRow),
 		reservations: make(map[string]*storedReservation),
+	}
+	if err := s.migrateKeyLayout(); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	if err := s.loadAuditHead(); err != nil {
 		_ = db.Close()
@@ -325,15 +324,8 @@ func (s *BadgerStore) view(ctx context.Context, fn func(txn *badger.Txn) error) 
 
 // invalidate drops a hash from the auth cache. Writers call it after their
 // commit succeeded, so the next Authenticate reads the committed record.
-func (s *BadgerStore) invalidate(hexHash string) {
-	var h [32]byte
-	if n, err := hex.Decode(h[:], []byte(hexHash)); err != nil || n != len(h) {
-		// A record without a valid hash cannot be in the cache under it;
-		// still bump the generations so no racing fill survives.
-		s.cache.invalidateAll()
-		return
-	}
-	s.cache.invalidate(&h)
+func (s *BadgerStore) invalidate(h *[32]byte) {
+	s.cache.invalidate(h)
 }
 
 func (s *BadgerStore) timeNow() time.Time {
@@ -347,7 +339,8 @@ func keyHashKey(h [32]byte) []byte {
 	return append(append(b, prefixKeyByHash...), h[:]...)
 }
 
-// getStored reads k/id/<id>, mapping a missing record to ErrNotFound.
+// getStored reads the key with the given ID: its hash at k/id/<id>, then
+// its record at k/h/<hash>. A missing ID is ErrNotFound.
 func getStored(txn *badger.Txn, id string) (storedKey, error) {
 	var sk storedKey
 	if id == "" {
@@ -360,19 +353,55 @@ func getStored(txn *badger.Txn, id string) (storedKey, error) {
 	if err != nil {
 		return sk, err
 	}
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &sk) })
+	err = item.Value(func(v []byte) error {
+		if len(v) != len(sk.Hash) {
+			return fmt.Errorf("%w: ID index entry of %d bytes", errKeyRecord, len(v))
+		}
+		copy(sk.Hash[:], v)
+		return nil
+	})
 	if err != nil {
-		return sk, fmt.Errorf("keystore: decoding key record %s: %w", id, err)
+		return sk, fmt.Errorf("keystore: reading key %s: %w", id, err)
 	}
+	k, err := getRecord(txn, &sk.Hash)
+	if errors.Is(err, ErrNotFound) {
+		return sk, fmt.Errorf("keystore: ID index points at a missing record for key %s", id)
+	}
+	if err != nil {
+		return sk, err
+	}
+	if k.ID != id {
+		return sk, fmt.Errorf("keystore: ID index and record disagree for key %s", id)
+	}
+	sk.Key = k
 	return sk, nil
 }
 
-func putStored(txn *badger.Txn, sk *storedKey) error {
-	v, err := json.Marshal(sk)
-	if err != nil {
-		return err
+// getRecord reads and decodes the record at k/h/<h>; a missing one is
+// ErrNotFound.
+func getRecord(txn *badger.Txn, h *[32]byte) (Key, error) {
+	item, err := txn.Get(keyHashKey(*h))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Key{}, ErrNotFound
 	}
-	return txn.Set(keyIDKey(sk.ID), v)
+	if err != nil {
+		return Key{}, err
+	}
+	var k Key
+	err = item.Value(func(v []byte) error {
+		k, err = decodeKeyRecord(v)
+		return err
+	})
+	if err != nil {
+		return Key{}, fmt.Errorf("keystore: decoding a key record: %w", err)
+	}
+	return k, nil
+}
+
+// putStored writes sk's record under its hash. Its ID entry never changes
+// after insertNew.
+func putStored(txn *badger.Txn, sk *storedKey) error {
+	return txn.Set(keyHashKey(sk.Hash), appendKeyRecord(nil, &sk.Key))
 }
 
 // validateName checks a key name's length and encoding.
@@ -466,10 +495,10 @@ func keyDetails(k *Key) map[string]string {
 	return d
 }
 
-// insertNew writes a new key record and its hash index, refusing to
+// insertNew writes a new key's record and its ID entry, refusing to
 // overwrite either (an ID or hash collision would be a generator bug).
-func insertNew(txn *badger.Txn, sk *storedKey, h [32]byte) error {
-	for _, k := range [][]byte{keyIDKey(sk.ID), keyHashKey(h)} {
+func insertNew(txn *badger.Txn, sk *storedKey) error {
+	for _, k := range [][]byte{keyIDKey(sk.ID), keyHashKey(sk.Hash)} {
 		if _, err := txn.Get(k); err == nil {
 			return fmt.Errorf("keystore: generated key or ID collides with an existing one")
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
@@ -479,7 +508,7 @@ func insertNew(txn *badger.Txn, sk *storedKey, h [32]byte) error {
 	if err := putStored(txn, sk); err != nil {
 		return err
 	}
-	return txn.Set(keyHashKey(h), []byte(sk.ID))
+	return txn.Set(keyIDKey(sk.ID), sk.Hash[:])
 }
 
 // CreateKey stores a new key from spec and returns its record and the
@@ -523,14 +552,13 @@ func (s *BadgerStore) CreateKey(ctx context.Context, spec KeySpec) (Key, string,
 			Team:      spec.Team,
 			Limits:    spec.Limits,
 		},
-		Hash:    hex.EncodeToString(h[:]),
-		HashAlg: hashAlgSHA256,
+		Hash: h,
 	}
 	_, err = s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
 		if err := requireTeam(txn, sk.Team); err != nil {
 			return nil, err
 		}
-		if err := insertNew(txn, &sk, h); err != nil {
+		if err := insertNew(txn, &sk); err != nil {
 			return nil, err
 		}
 		if err := setKeyTeam(txn, sk.ID, "", sk.Team); err != nil {
@@ -564,15 +592,19 @@ func (s *BadgerStore) ListKeys(ctx context.Context) ([]Key, error) {
 	var keys []Key
 	err := s.view(ctx, func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte(prefixKeyByID)
+		opts.Prefix = []byte(prefixKeyByHash)
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var sk storedKey
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &sk) }); err != nil {
-				return fmt.Errorf("keystore: decoding key record %q: %w", it.Item().Key(), err)
+			var k Key
+			err := it.Item().Value(func(v []byte) (err error) {
+				k, err = decodeKeyRecord(v)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("keystore: decoding a key record: %w", err)
 			}
-			keys = append(keys, sk.Key)
+			keys = append(keys, k)
 		}
 		return nil
 	})
@@ -674,7 +706,7 @@ func (s *BadgerStore) UpdateKey(ctx context.Context, id string, patch KeyPatch) 
 	if err != nil {
 		return Key{}, err
 	}
-	s.invalidate(sk.Hash)
+	s.invalidate(&sk.Hash)
 	return sk.Key, nil
 }
 
@@ -703,7 +735,7 @@ func (s *BadgerStore) RevokeKey(ctx context.Context, id string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	s.invalidate(sk.Hash)
+	s.invalidate(&sk.Hash)
 	return sk.Key, nil
 }
 
@@ -747,8 +779,7 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 				Team:        oldSK.Team,
 				Limits:      oldSK.Limits,
 			},
-			Hash:    hex.EncodeToString(h[:]),
-			HashAlg: hashAlgSHA256,
+			Hash: h,
 		}
 		until := now.Add(grace)
 		if oldSK.ExpiresAt == nil || until.Before(*oldSK.ExpiresAt) {
@@ -759,7 +790,7 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 		if err := putStored(txn, &oldSK); err != nil {
 			return nil, err
 		}
-		if err := insertNew(txn, &newSK, h); err != nil {
+		if err := insertNew(txn, &newSK); err != nil {
 			return nil, err
 		}
 		if err := setKeyTeam(txn, newSK.ID, "", newSK.Team); err != nil {
@@ -773,7 +804,7 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 	if err != nil {
 		return Key{}, "", Key{}, err
 	}
-	s.invalidate(oldSK.Hash)
+	s.invalidate(&oldSK.Hash)
 	return newSK.Key, plaintext, oldSK.Key, nil
 }
 
@@ -813,41 +844,16 @@ func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now ti
 	return *k, nil
 }
 
-// loadByHash reads the record for a key hash from Badger.
+// loadByHash reads the record for a key hash from Badger: one read, since
+// records are stored under their hash.
 func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (*Key, error) {
-	var sk storedKey
-	err := s.view(ctx, func(txn *badger.Txn) error {
-		item, err := txn.Get(keyHashKey(h))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		id, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		sk, err = getStored(txn, string(id))
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("keystore: hash index points at missing key %s", id)
-		}
+	var k Key
+	err := s.view(ctx, func(txn *badger.Txn) (err error) {
+		k, err = getRecord(txn, &h)
 		return err
 	})
 	if err != nil {
 		return nil, err
-	}
-	// Defence in depth: the record must carry the hash we looked up.
-	want := hex.EncodeToString(h[:])
-	if subtle.ConstantTimeCompare([]byte(sk.Hash), []byte(want)) != 1 {
-		return nil, fmt.Errorf("keystore: hash index and record disagree for key %s", sk.ID)
-	}
-	// The result may live in the auth cache for long: copy the Key out rather than point into sk, which would keep the
-	// whole storedKey and its 64-byte hex Hash alive with it, and share
-	// the status constant instead of a decoded copy per key.
-	k := sk.Key
-	if k.Status == StatusActive {
-		k.Status = StatusActive
 	}
 	return &k, nil
 }

@@ -233,7 +233,8 @@ func TestRevokeUnderLoad(t *testing.T) {
 					}
 					// Drop the entry now and then to force refills.
 					if n%3 == 0 {
-						s.invalidate(hexHash(pt))
+						h := HashKey(pt)
+						s.invalidate(&h)
 					}
 				}
 			})
@@ -252,16 +253,6 @@ func TestRevokeUnderLoad(t *testing.T) {
 		default:
 		}
 	}
-}
-
-func hexHash(pt string) string {
-	h := HashKey(pt)
-	const digits = "0123456789abcdef"
-	out := make([]byte, 64)
-	for i, b := range h {
-		out[2*i], out[2*i+1] = digits[b>>4], digits[b&15]
-	}
-	return string(out)
 }
 
 func TestExpiry(t *testing.T) {
