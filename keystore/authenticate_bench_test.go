@@ -61,10 +61,11 @@ func loadBenchKeys(tb testing.TB, s *BadgerStore, n int) {
 			CreatedAt: created,
 			UpdatedAt: created,
 		}
-		if err := wb.Set(keyHashKey(h), appendKeyRecord(nil, &k)); err != nil {
+		auth := AuthView(&k)
+		if err := wb.Set(keyHashKey(h), appendKeyRecord(nil, &auth)); err != nil {
 			tb.Fatal(err)
 		}
-		if err := wb.Set(keyIDKey(k.ID), h[:]); err != nil {
+		if err := wb.Set(keyIDKey(k.ID), appendIDEntry(nil, &h, &k)); err != nil {
 			tb.Fatal(err)
 		}
 	}

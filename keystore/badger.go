@@ -40,8 +40,8 @@ const (
 // Storage layout. Prefixes keep each kind of record in its own key range so
 // that one prefix scan lists one kind.
 const (
-	prefixKeyByID   = "k/id/" // + id → the key's 32-byte SHA-256
-	prefixKeyByHash = "k/h/"  // + 32-byte SHA-256 → key record (keyrecord.go)
+	prefixKeyByID   = "k/id/" // + id → the key's hash and full record (keyrecord.go)
+	prefixKeyByHash = "k/h/"  // + 32-byte SHA-256 → the key's authorization record
 	prefixUsageRaw  = "u/r/"  // + unix-nano (8 bytes BE) + request id → JSON UsageRecord
 	prefixUsageDay  = "u/d/"  // + YYYY-MM-DD/<escaped key id>/<model> → JSON rollup
 
@@ -339,8 +339,8 @@ func keyHashKey(h [32]byte) []byte {
 	return append(append(b, prefixKeyByHash...), h[:]...)
 }
 
-// getStored reads the key with the given ID: its hash at k/id/<id>, then
-// its record at k/h/<hash>. A missing ID is ErrNotFound.
+// getStored reads the key with the given ID from k/id/<id>, which holds its
+// hash and full record. A missing ID is ErrNotFound.
 func getStored(txn *badger.Txn, id string) (storedKey, error) {
 	var sk storedKey
 	if id == "" {
@@ -353,32 +353,21 @@ func getStored(txn *badger.Txn, id string) (storedKey, error) {
 	if err != nil {
 		return sk, err
 	}
-	err = item.Value(func(v []byte) error {
-		if len(v) != len(sk.Hash) {
-			return fmt.Errorf("%w: ID index entry of %d bytes", errKeyRecord, len(v))
-		}
-		copy(sk.Hash[:], v)
-		return nil
+	err = item.Value(func(v []byte) (err error) {
+		sk.Hash, sk.Key, err = decodeIDEntry(v)
+		return err
 	})
 	if err != nil {
-		return sk, fmt.Errorf("keystore: reading key %s: %w", id, err)
+		return sk, fmt.Errorf("keystore: decoding key %s: %w", id, err)
 	}
-	k, err := getRecord(txn, &sk.Hash)
-	if errors.Is(err, ErrNotFound) {
-		return sk, fmt.Errorf("keystore: ID index points at a missing record for key %s", id)
+	if sk.ID != id {
+		return sk, fmt.Errorf("keystore: key record %s holds the ID %s", id, sk.ID)
 	}
-	if err != nil {
-		return sk, err
-	}
-	if k.ID != id {
-		return sk, fmt.Errorf("keystore: ID index and record disagree for key %s", id)
-	}
-	sk.Key = k
 	return sk, nil
 }
 
-// getRecord reads and decodes the record at k/h/<h>; a missing one is
-// ErrNotFound.
+// getRecord reads and decodes the authorization record at k/h/<h>; a
+// missing one is ErrNotFound.
 func getRecord(txn *badger.Txn, h *[32]byte) (Key, error) {
 	item, err := txn.Get(keyHashKey(*h))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -388,20 +377,24 @@ func getRecord(txn *badger.Txn, h *[32]byte) (Key, error) {
 		return Key{}, err
 	}
 	var k Key
-	err = item.Value(func(v []byte) error {
+	err = item.Value(func(v []byte) (err error) {
 		k, err = decodeKeyRecord(v)
 		return err
 	})
 	if err != nil {
-		return Key{}, fmt.Errorf("keystore: decoding a key record: %w", err)
+		return Key{}, fmt.Errorf("keystore: decoding a key's authorization record: %w", err)
 	}
 	return k, nil
 }
 
-// putStored writes sk's record under its hash. Its ID entry never changes
-// after insertNew.
+// putStored writes both of sk's records: the full one under its ID and the
+// authorization view under its hash.
 func putStored(txn *badger.Txn, sk *storedKey) error {
-	return txn.Set(keyHashKey(sk.Hash), appendKeyRecord(nil, &sk.Key))
+	if err := txn.Set(keyIDKey(sk.ID), appendIDEntry(nil, &sk.Hash, &sk.Key)); err != nil {
+		return err
+	}
+	auth := AuthView(&sk.Key)
+	return txn.Set(keyHashKey(sk.Hash), appendKeyRecord(nil, &auth))
 }
 
 // validateName checks a key name's length and encoding.
@@ -495,7 +488,7 @@ func keyDetails(k *Key) map[string]string {
 	return d
 }
 
-// insertNew writes a new key's record and its ID entry, refusing to
+// insertNew writes a new key's records, refusing to
 // overwrite either (an ID or hash collision would be a generator bug).
 func insertNew(txn *badger.Txn, sk *storedKey) error {
 	for _, k := range [][]byte{keyIDKey(sk.ID), keyHashKey(sk.Hash)} {
@@ -505,10 +498,7 @@ func insertNew(txn *badger.Txn, sk *storedKey) error {
 			return err
 		}
 	}
-	if err := putStored(txn, sk); err != nil {
-		return err
-	}
-	return txn.Set(keyIDKey(sk.ID), sk.Hash[:])
+	return putStored(txn, sk)
 }
 
 // CreateKey stores a new key from spec and returns its record and the
@@ -592,17 +582,17 @@ func (s *BadgerStore) ListKeys(ctx context.Context) ([]Key, error) {
 	var keys []Key
 	err := s.view(ctx, func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte(prefixKeyByHash)
+		opts.Prefix = []byte(prefixKeyByID)
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var k Key
 			err := it.Item().Value(func(v []byte) (err error) {
-				k, err = decodeKeyRecord(v)
+				_, k, err = decodeIDEntry(v)
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("keystore: decoding a key record: %w", err)
+				return fmt.Errorf("keystore: decoding key record %q: %w", it.Item().Key(), err)
 			}
 			keys = append(keys, k)
 		}
@@ -810,15 +800,16 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 
 // Authenticate checks a presented key at now. It returns ErrMalformedKey or
 // ErrBadChecksum without any read, ErrNotFound for an unknown key, and
-// ErrRevoked or ErrExpired together with the key's record (so the caller
-// can log its ID). On success it returns the record.
+// ErrRevoked or ErrExpired together with the key's AuthView (so the caller
+// can log its ID). On success it returns the key's AuthView: ID, Status,
+// ExpiresAt, Models, Team and Limits; GetKey has the other fields.
 //
 // Records are cached in process after the first lookup, up to
 // KeyCacheSize of them (the least recently used make room); every write
 // through this store invalidates its entry before returning, so changes are
 // seen by the next call. Unknown keys are not cached, so random keys cannot
-// fill the cache. The returned Key shares its Models slice and Metadata map with the
-// cache: callers must not modify them.
+// fill the cache. The returned Key shares its Models slice with the cache:
+// callers must not modify it.
 func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now time.Time) (Key, error) {
 	if err := CheckFormat(presented); err != nil {
 		return Key{}, err
@@ -844,8 +835,8 @@ func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now ti
 	return *k, nil
 }
 
-// loadByHash reads the record for a key hash from Badger: one read, since
-// records are stored under their hash.
+// loadByHash reads the authorization record for a key hash from Badger:
+// one read of a small record.
 func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (*Key, error) {
 	var k Key
 	err := s.view(ctx, func(txn *badger.Txn) (err error) {

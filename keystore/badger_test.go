@@ -79,8 +79,8 @@ func TestCreateAuthenticate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Authenticate #%d: %v", i, err)
 		}
-		if !reflect.DeepEqual(got, k) {
-			t.Fatalf("Authenticate #%d = %+v, want %+v", i, got, k)
+		if want := AuthView(&k); !reflect.DeepEqual(got, want) {
+			t.Fatalf("Authenticate #%d = %+v, want %+v", i, got, want)
 		}
 	}
 	got, err := s.GetKey(ctx, k.ID)
@@ -171,8 +171,11 @@ func TestCreateCopiesInput(t *testing.T) {
 	models[0] = "changed"
 	md["k"] = "changed"
 	got, err := s.Authenticate(ctx, pt, time.Now())
-	if err != nil || got.Models[0] != "a" || got.Metadata["k"] != "v" || k.Models[0] != "a" {
+	if err != nil || got.Models[0] != "a" || k.Models[0] != "a" || k.Metadata["k"] != "v" {
 		t.Fatalf("record aliases caller input: %+v %v", got, err)
+	}
+	if got, err = s.GetKey(ctx, k.ID); err != nil || got.Models[0] != "a" || got.Metadata["k"] != "v" {
+		t.Fatalf("stored record aliases caller input: %+v %v", got, err)
 	}
 }
 
@@ -331,7 +334,7 @@ func TestRotate(t *testing.T) {
 			}
 			later := until.Add(time.Second)
 			got, err := s.Authenticate(ctx, oldPT, later)
-			if !errors.Is(err, ErrExpired) || got.RotatedTo != nk.ID {
+			if !errors.Is(err, ErrExpired) || got.ID != ok.ID {
 				t.Fatalf("old key after grace: %+v %v", got, err)
 			}
 			for _, at := range []time.Time{after, later} {
@@ -377,8 +380,9 @@ func TestUpdateInvalidatesCache(t *testing.T) {
 			func(k Key, err error) bool { return err == nil && k.AllowsModel("claude-3") }},
 		{"clear models", KeyPatch{Models: &[]string{}},
 			func(k Key, err error) bool { return err == nil && k.Models == nil && k.AllowsModel("x") }},
+		// Not in the AuthView: GetKey is checked for these below.
 		{"rename and metadata", KeyPatch{Name: ptr("v"), Metadata: &map[string]string{"a": "b"}},
-			func(k Key, err error) bool { return err == nil && k.Name == "v" && k.Metadata["a"] == "b" }},
+			func(k Key, err error) bool { return err == nil && k.Name == "" && k.Metadata == nil }},
 		{"expire now", KeyPatch{ExpiresAt: ptr(time.Now().Add(-time.Second))},
 			func(_ Key, err error) bool { return errors.Is(err, ErrExpired) }},
 		{"clear expiry", KeyPatch{ClearExpiry: true},
@@ -394,6 +398,9 @@ func TestUpdateInvalidatesCache(t *testing.T) {
 		}
 		if got, err := auth(); !st.check(got, err) {
 			t.Fatalf("%s: Authenticate = %+v, %v", st.name, got, err)
+		}
+		if got, err := s.GetKey(ctx, k.ID); err != nil || !reflect.DeepEqual(got, upd) {
+			t.Fatalf("%s: GetKey = %+v, %v; UpdateKey returned %+v", st.name, got, err, upd)
 		}
 	}
 
@@ -474,8 +481,11 @@ func TestPersistence(t *testing.T) {
 
 	s2 := openAt(t, dir)
 	got, err := s2.Authenticate(ctx, pt, time.Now())
-	if err != nil || !reflect.DeepEqual(got, k) {
-		t.Fatalf("after reopen: %+v %v, want %+v", got, err, k)
+	if want := AuthView(&k); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopen: %+v %v, want %+v", got, err, want)
+	}
+	if got, err := s2.GetKey(ctx, k.ID); err != nil || !reflect.DeepEqual(got, k) {
+		t.Fatalf("GetKey after reopen: %+v %v, want %+v", got, err, k)
 	}
 	if _, err := s2.Authenticate(ctx, rpt, time.Now()); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("revoked after reopen: %v", err)

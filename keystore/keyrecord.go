@@ -9,40 +9,62 @@ import (
 	"time"
 )
 
-// The key record, as stored at k/h/<hash>.
+// Key records.
 //
-// Authentication reads one record per key it has not seen before, so the
-// record is a compact binary form rather than JSON: a 1,000,000-key store
-// then maps about a third of the table bytes per lookup, and a record decodes
-// with one string allocation and no reflection. (JSON with the hex hash in it
-// was about 250 bytes for a key without limits; this is about 60.)
+// Layout 2 keeps two records per key, each read in one Badger get:
 //
-//	version   byte  keyRecordV1; it also fixes the hash (SHA-256 of the key)
-//	present   uvarint, the recXxx bits of the optional parts below
-//	strings   uvarint total length, then each string as uvarint length
-//	          and bytes, in this order: ID, Prefix, Last4, Status, then
-//	          Name, RotatedFrom, RotatedTo, Team if present
-//	CreatedAt, UpdatedAt, then ExpiresAt, RevokedAt if present: each
-//	          varint Unix seconds, uvarint nanoseconds (UTC)
-//	Models    if present: uvarint count, then strings as above
-//	Metadata  if present: uvarint count, then key and value strings,
-//	          in key order (so a record encodes one way)
-//	Limits    if present: uvarint bits of the non-zero fields, then each
-//	          non-zero field: the int64s as varints, BudgetUSD as 8 bytes
-//	          (IEEE 754, big-endian), the periods as strings
+//	k/h/<hash>  the authorization record: AuthView of the key (ID, Status,
+//	            ExpiresAt, Models, Team, Limits), all Authenticate needs
+//	k/id/<id>   idEntryV1, the 32-byte hash, then the full record
 //
-// Every string is decoded as a substring of one copy of the record, so
-// decoding allocates that copy, the Models slice and the Metadata map.
+// Authentication reads a key it has not seen before from the first, so that
+// record is as small as a key's rules allow (about 25 bytes for a key
+// without limits): with a million keys, lookups touch about 80 MB of
+// Badger's mapped tables instead of the ~390 MB of layout 1's JSON read
+// through an ID index. Both records are written together by every change.
+//
+// A record is a compact binary form, not JSON, so that it decodes with one
+// string allocation and no reflection:
+//
+//	version   byte  keyRecordV1
+//	present   uvarint, the rec* bits of the fields below that are set
+//	strings   uvarint total length, then each present string as uvarint
+//	          length and bytes, in the order ID, Name, Prefix, Last4,
+//	          Status (unless recActive or recRevoked stands for it),
+//	          RotatedFrom, RotatedTo, Team
+//	times     each present one of CreatedAt, UpdatedAt, ExpiresAt,
+//	          RevokedAt: varint Unix seconds, uvarint nanoseconds (UTC)
+//	Models    uvarint count, then strings as above
+//	Metadata  uvarint count, then key and value strings, in key order (so
+//	          a record encodes one way)
+//	Limits    uvarint bits of the non-zero fields, then each non-zero field:
+//	          the int64s as varints, BudgetUSD as 8 bytes (IEEE 754,
+//	          big-endian), the periods as strings
+//
+// Every string is decoded as a substring of one copy of the string block.
 // A new Key field must be added here: TestKeyRecordCoversEveryField fails
 // until it is.
-const keyRecordV1 = 1
-
-// Bits of the record's present field.
 const (
-	recName = 1 << iota
+	keyRecordV1 = 1
+	// idEntryV1 starts a layout-2 k/id value; a layout-1 one is JSON and
+	// starts with '{'.
+	idEntryV1 = 2
+)
+
+// Bits of a record's present field.
+const (
+	recID = 1 << iota
+	recName
+	recPrefix
+	recLast4
+	recStatus  // Status as a string
+	recActive  // Status is StatusActive
+	recRevoked // Status is StatusRevoked
 	recRotatedFrom
 	recRotatedTo
 	recTeam
+	recCreatedAt
+	recUpdatedAt
 	recExpiresAt
 	recRevokedAt
 	recModels
@@ -67,48 +89,87 @@ const (
 // errKeyRecord is wrapped by every decoding error.
 var errKeyRecord = errors.New("malformed key record")
 
+// AuthView is the part of k that authorization uses, which is what
+// Authenticate returns: ID, Status, ExpiresAt, Models, Team and Limits.
+// The other fields (name, display prefix, timestamps, metadata, rotation
+// links) are for admins, and GetKey returns them.
+func AuthView(k *Key) Key {
+	return Key{ID: k.ID, Status: k.Status, ExpiresAt: k.ExpiresAt, Models: k.Models, Team: k.Team, Limits: k.Limits}
+}
+
+// recStrings lists k's string fields in record order with their bits; the
+// status is left out when a bit stands for it.
+func recStrings(k *Key, present uint64) [8]struct {
+	bit uint64
+	v   *string
+} {
+	status := &k.Status
+	if present&recStatus == 0 {
+		status = nil
+	}
+	return [8]struct {
+		bit uint64
+		v   *string
+	}{
+		{recID, &k.ID}, {recName, &k.Name}, {recPrefix, &k.Prefix}, {recLast4, &k.Last4},
+		{recStatus, status}, {recRotatedFrom, &k.RotatedFrom}, {recRotatedTo, &k.RotatedTo}, {recTeam, &k.Team},
+	}
+}
+
 // appendKeyRecord appends k's record to dst.
 func appendKeyRecord(dst []byte, k *Key) []byte {
 	var present uint64
-	optional := []struct {
-		bit uint64
-		set bool
-	}{
-		{recName, k.Name != ""},
-		{recRotatedFrom, k.RotatedFrom != ""},
-		{recRotatedTo, k.RotatedTo != ""},
-		{recTeam, k.Team != ""},
-		{recExpiresAt, k.ExpiresAt != nil},
-		{recRevokedAt, k.RevokedAt != nil},
-		{recModels, len(k.Models) > 0},
-		{recMetadata, len(k.Metadata) > 0},
-		{recLimits, k.Limits != Limits{}},
-	}
-	for _, o := range optional {
-		if o.set {
-			present |= o.bit
+	set := func(bit uint64, ok bool) {
+		if ok {
+			present |= bit
 		}
 	}
+	set(recID, k.ID != "")
+	set(recName, k.Name != "")
+	set(recPrefix, k.Prefix != "")
+	set(recLast4, k.Last4 != "")
+	switch k.Status {
+	case StatusActive:
+		present |= recActive
+	case StatusRevoked:
+		present |= recRevoked
+	default:
+		set(recStatus, k.Status != "")
+	}
+	set(recRotatedFrom, k.RotatedFrom != "")
+	set(recRotatedTo, k.RotatedTo != "")
+	set(recTeam, k.Team != "")
+	set(recCreatedAt, !k.CreatedAt.IsZero())
+	set(recUpdatedAt, !k.UpdatedAt.IsZero())
+	set(recExpiresAt, k.ExpiresAt != nil)
+	set(recRevokedAt, k.RevokedAt != nil)
+	set(recModels, len(k.Models) > 0)
+	set(recMetadata, len(k.Metadata) > 0)
+	set(recLimits, k.Limits != Limits{})
+
 	dst = append(dst, keyRecordV1)
 	dst = binary.AppendUvarint(dst, present)
-
-	strs := [...]string{k.ID, k.Prefix, k.Last4, k.Status, k.Name, k.RotatedFrom, k.RotatedTo, k.Team}
+	strs := recStrings(k, present)
 	total := 0
 	for _, s := range strs {
-		total += uvarintLen(uint64(len(s))) + len(s)
+		if present&s.bit != 0 {
+			total += uvarintLen(uint64(len(*s.v))) + len(*s.v)
+		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(total))
 	for _, s := range strs {
-		dst = appendRecString(dst, s)
+		if present&s.bit != 0 {
+			dst = appendRecString(dst, *s.v)
+		}
 	}
-
-	dst = appendRecTime(dst, k.CreatedAt)
-	dst = appendRecTime(dst, k.UpdatedAt)
-	if k.ExpiresAt != nil {
-		dst = appendRecTime(dst, *k.ExpiresAt)
-	}
-	if k.RevokedAt != nil {
-		dst = appendRecTime(dst, *k.RevokedAt)
+	for _, t := range []struct {
+		bit uint64
+		t   *time.Time
+	}{{recCreatedAt, &k.CreatedAt}, {recUpdatedAt, &k.UpdatedAt}, {recExpiresAt, k.ExpiresAt}, {recRevokedAt, k.RevokedAt}} {
+		if present&t.bit != 0 {
+			dst = binary.AppendVarint(dst, t.t.Unix())
+			dst = binary.AppendUvarint(dst, uint64(t.t.Nanosecond()))
+		}
 	}
 	if present&recModels != 0 {
 		dst = binary.AppendUvarint(dst, uint64(len(k.Models)))
@@ -135,18 +196,9 @@ func appendKeyRecord(dst []byte, k *Key) []byte {
 }
 
 // appendRecString appends s with its uvarint length.
-//
-// The Name, RotatedFrom, RotatedTo and Team strings are always written, empty
-// when absent, so that the string block has a fixed order; an empty string
-// costs one byte.
 func appendRecString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
-}
-
-func appendRecTime(dst []byte, t time.Time) []byte {
-	dst = binary.AppendVarint(dst, t.Unix())
-	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
 }
 
 func appendRecLimits(dst []byte, l *Limits) []byte {
@@ -199,15 +251,33 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
+// appendIDEntry appends the k/id value of a key: idEntryV1, its hash, its
+// full record.
+func appendIDEntry(dst []byte, h *[32]byte, k *Key) []byte {
+	dst = append(dst, idEntryV1)
+	dst = append(dst, h[:]...)
+	return appendKeyRecord(dst, k)
+}
+
+// decodeIDEntry decodes a k/id value written by appendIDEntry.
+func decodeIDEntry(b []byte) (h [32]byte, k Key, err error) {
+	if len(b) < 1+len(h) || b[0] != idEntryV1 {
+		return h, k, fmt.Errorf("%w: not an ID entry", errKeyRecord)
+	}
+	copy(h[:], b[1:])
+	k, err = decodeKeyRecord(b[1+len(h):])
+	return h, k, err
+}
+
 // decodeKeyRecord decodes a record written by appendKeyRecord. It never
 // panics; anything truncated, trailing, out of range or of another version
 // is an error wrapping errKeyRecord.
 func decodeKeyRecord(b []byte) (Key, error) {
 	var k Key
-	if len(b) == 0 || b[0] != keyRecordV1 {
-		if len(b) == 0 {
-			return k, fmt.Errorf("%w: empty", errKeyRecord)
-		}
+	if len(b) == 0 {
+		return k, fmt.Errorf("%w: empty", errKeyRecord)
+	}
+	if b[0] != keyRecordV1 {
 		return k, fmt.Errorf("%w: version %d", errKeyRecord, b[0])
 	}
 	r := recReader{b: b[1:]}
@@ -215,47 +285,46 @@ func decodeKeyRecord(b []byte) (Key, error) {
 	if present&^recAll != 0 {
 		return k, fmt.Errorf("%w: unknown fields %#x", errKeyRecord, present&^recAll)
 	}
+	if n := present & (recStatus | recActive | recRevoked); n&(n-1) != 0 {
+		return k, fmt.Errorf("%w: two statuses", errKeyRecord)
+	}
 	// One copy of the string block; every short string is a substring of it.
 	block := r.bytes(r.uvarint())
 	if r.err != nil {
 		return k, r.err
 	}
-	all := string(block)
-	sr := recReader{b: block, s: all}
-	k.ID = sr.str()
-	k.Prefix = sr.str()
-	k.Last4 = sr.str()
-	k.Status = sr.str()
-	k.Name = sr.str()
-	k.RotatedFrom = sr.str()
-	k.RotatedTo = sr.str()
-	k.Team = sr.str()
+	sr := recReader{b: block, s: string(block)}
+	for _, s := range recStrings(&k, present) {
+		if present&s.bit != 0 {
+			if *s.v = sr.str(); *s.v == "" && sr.err == nil {
+				sr.fail("empty string")
+			}
+		}
+	}
 	if sr.err == nil && len(sr.b) != 0 {
 		sr.err = fmt.Errorf("%w: %d bytes after the strings", errKeyRecord, len(sr.b))
 	}
 	if sr.err != nil {
 		return Key{}, sr.err
 	}
-	// Absent strings are stored empty; a present bit must not say otherwise.
-	for _, f := range []struct {
+	switch {
+	case present&recActive != 0:
+		k.Status = StatusActive
+	case present&recRevoked != 0:
+		k.Status = StatusRevoked
+	case k.Status == StatusActive || k.Status == StatusRevoked:
+		return Key{}, fmt.Errorf("%w: status spelled out", errKeyRecord)
+	}
+	for _, t := range []struct {
 		bit uint64
-		v   string
-	}{{recName, k.Name}, {recRotatedFrom, k.RotatedFrom}, {recRotatedTo, k.RotatedTo}, {recTeam, k.Team}} {
-		if (present&f.bit != 0) != (f.v != "") {
-			return Key{}, fmt.Errorf("%w: present bits disagree with the strings", errKeyRecord)
+		t   *time.Time
+	}{{recCreatedAt, &k.CreatedAt}, {recUpdatedAt, &k.UpdatedAt}} {
+		if present&t.bit != 0 {
+			if *t.t = r.time(); t.t.IsZero() {
+				r.fail("time")
+			}
 		}
 	}
-	// A Status is a constant in every record this code writes; sharing it
-	// lets a cached key hold no pointer into its record for it.
-	switch k.Status {
-	case StatusActive:
-		k.Status = StatusActive
-	case StatusRevoked:
-		k.Status = StatusRevoked
-	}
-
-	k.CreatedAt = r.time()
-	k.UpdatedAt = r.time()
 	if present&recExpiresAt != 0 {
 		t := r.time()
 		k.ExpiresAt = &t
@@ -266,30 +335,26 @@ func decodeKeyRecord(b []byte) (Key, error) {
 	}
 	if present&recModels != 0 {
 		n := r.count(MaxModels)
-		if n > 0 {
-			k.Models = make([]string, n)
-			for i := range k.Models {
-				k.Models[i] = string(r.bytes(r.uvarint()))
-			}
+		k.Models = make([]string, n)
+		for i := range k.Models {
+			k.Models[i] = string(r.bytes(r.uvarint()))
 		}
 	}
 	if present&recMetadata != 0 {
 		n := r.count(MaxMetadata)
-		if n > 0 {
-			k.Metadata = make(map[string]string, n)
-			for range n {
-				name := string(r.bytes(r.uvarint()))
-				k.Metadata[name] = string(r.bytes(r.uvarint()))
-			}
-			if r.err == nil && len(k.Metadata) != n {
-				r.err = fmt.Errorf("%w: repeated metadata key", errKeyRecord)
-			}
+		k.Metadata = make(map[string]string, n)
+		for range n {
+			name := string(r.bytes(r.uvarint()))
+			k.Metadata[name] = string(r.bytes(r.uvarint()))
+		}
+		if r.err == nil && len(k.Metadata) != n {
+			r.fail("metadata: repeated key")
 		}
 	}
 	if present&recLimits != 0 {
 		k.Limits = r.limits()
 		if r.err == nil && k.Limits == (Limits{}) {
-			r.err = fmt.Errorf("%w: empty limits marked present", errKeyRecord)
+			r.fail("limits: none set")
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {
@@ -370,13 +435,15 @@ func (r *recReader) str() string {
 	return r.s[start:r.off]
 }
 
-// count reads a list length, refusing more than limit entries (records are
-// written from validated keys, so more means corruption) and so bounding
-// what a corrupt record can make the decoder allocate.
+// count reads a list length of 1 to limit (records are written from
+// validated keys, so more means corruption; an empty list is not written),
+// which also bounds what a corrupt record can make the decoder allocate.
 func (r *recReader) count(limit int) int {
 	n := r.uvarint()
-	if n > uint64(limit) {
+	if r.err == nil && (n == 0 || n > uint64(limit)) {
 		r.fail("count")
+	}
+	if r.err != nil {
 		return 0
 	}
 	return int(n)
@@ -385,9 +452,8 @@ func (r *recReader) count(limit int) int {
 func (r *recReader) time() time.Time {
 	sec := r.varint()
 	nsec := r.uvarint()
-	if nsec >= 1e9 {
+	if r.err == nil && nsec >= 1e9 {
 		r.fail("time")
-		return time.Time{}
 	}
 	if r.err != nil {
 		return time.Time{}

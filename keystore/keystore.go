@@ -148,7 +148,8 @@ type Store interface {
 	// old key's expiry to now+grace (grace 0: the old key stops at once).
 	RotateKey(ctx context.Context, id string, grace time.Duration) (newKey Key, plaintext string, oldKey Key, err error)
 	// Authenticate checks a presented key: format and checksum first (no
-	// read), then the hash lookup, then revocation and expiry at now.
+	// read), then the hash lookup, then revocation and expiry at now. It
+	// returns the key's AuthView, the fields authorization uses.
 	Authenticate(ctx context.Context, presented string, now time.Time) (Key, error)
 
 	// RecordUsage queues a record for the batched writer. It blocks only when

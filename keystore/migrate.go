@@ -15,8 +15,9 @@ import (
 //
 //   - 1 (no schemaKey): k/id/<id> → JSON record with the hex hash in it,
 //     k/h/<hash> → id. Authentication read both.
-//   - 2: k/h/<hash> → binary record (keyrecord.go), k/id/<id> → hash.
-//     Authentication reads one.
+//   - 2: k/h/<hash> → the key's authorization record, k/id/<id> → its
+//     hash and full record (keyrecord.go). Authentication reads one small
+//     record.
 //
 // A store opened by this version is migrated to 2 in OpenBadger and can no
 // longer be opened by a version that knows only 1: take a Backup first if a
@@ -40,7 +41,8 @@ type legacyKeyRecord struct {
 // OpenBadger before anything else reads a key. Each batch of keys moves in
 // one transaction (record and ID entry together), so a crash leaves every
 // key either old or new, and the next open carries on where this one
-// stopped: a layout-1 ID entry is a JSON record, a layout-2 one 32 bytes.
+// stopped: a layout-1 ID entry is a JSON record, starting with '{'; a
+// layout-2 one starts with idEntryV1.
 func (s *BadgerStore) migrateKeyLayout() error {
 	var version string
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -111,14 +113,20 @@ func (s *BadgerStore) migrateKeyBatch(from []byte) (moved int, next []byte, err 
 				break
 			}
 			item := it.Item()
-			if item.ValueSize() == 32 {
-				continue // already layout 2
-			}
 			var rec legacyKeyRecord
-			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+			legacy := false
+			err := item.Value(func(v []byte) error {
+				if legacy = len(v) > 0 && v[0] == '{'; !legacy {
+					return nil // already layout 2
+				}
+				return json.Unmarshal(v, &rec)
+			})
+			if err != nil {
 				return fmt.Errorf("decoding key record %q: %w", item.Key(), err)
 			}
-			recs = append(recs, rec)
+			if legacy {
+				recs = append(recs, rec)
+			}
 		}
 		it.Close()
 		for i := range recs {
@@ -134,10 +142,7 @@ func (s *BadgerStore) migrateKeyBatch(from []byte) (moved int, next []byte, err 
 			rec.Key.UpdatedAt = rec.Key.UpdatedAt.UTC()
 			rec.Key.ExpiresAt = utcPtr(rec.Key.ExpiresAt)
 			rec.Key.RevokedAt = utcPtr(rec.Key.RevokedAt)
-			if err := txn.Set(keyHashKey(h), appendKeyRecord(nil, &rec.Key)); err != nil {
-				return err
-			}
-			if err := txn.Set(keyIDKey(rec.ID), h[:]); err != nil {
+			if err := putStored(txn, &storedKey{Key: rec.Key, Hash: h}); err != nil {
 				return err
 			}
 		}

@@ -66,8 +66,8 @@ func TestMigrateLayout1Backup(t *testing.T) {
 			} else if err != nil {
 				t.Fatalf("key %s: Authenticate: %v", want.ID, err)
 			}
-			if got.ID != want.ID {
-				t.Fatalf("key %s authenticated as %q", want.ID, got.ID)
+			if view := AuthView(&want); !reflect.DeepEqual(got, view) {
+				t.Fatalf("key %s authenticated as %+v, want %+v", want.ID, got, view)
 			}
 		}
 		verdict, err := s.VerifyAudit(ctx)
@@ -159,10 +159,11 @@ func TestMigrateResumesAndDropsOrphans(t *testing.T) {
 		h := HashKey(pt)
 		k := Key{ID: benchKeyID(i), Name: "k", Prefix: DisplayPrefix(pt), Last4: Last4(pt), Status: StatusActive,
 			CreatedAt: created, UpdatedAt: created}
-		if err := wb.Set(keyHashKey(h), appendKeyRecord(nil, &k)); err != nil {
+		auth := AuthView(&k)
+		if err := wb.Set(keyHashKey(h), appendKeyRecord(nil, &auth)); err != nil {
 			t.Fatal(err)
 		}
-		if err := wb.Set(keyIDKey(k.ID), h[:]); err != nil {
+		if err := wb.Set(keyIDKey(k.ID), appendIDEntry(nil, &h, &k)); err != nil {
 			t.Fatal(err)
 		}
 		plaintexts[k.ID] = pt
@@ -214,8 +215,10 @@ func TestMigrateResumesAndDropsOrphans(t *testing.T) {
 				return err
 			}
 			switch {
-			case bytes.HasPrefix(key, []byte(prefixKeyByID)) && len(v) != 32:
-				t.Errorf("%q is still a layout-1 record", key)
+			case bytes.HasPrefix(key, []byte(prefixKeyByID)):
+				if _, _, err := decodeIDEntry(v); err != nil {
+					t.Errorf("%q: %v", key, err)
+				}
 			case bytes.HasPrefix(key, []byte(prefixKeyByHash)):
 				if _, err := decodeKeyRecord(v); err != nil {
 					t.Errorf("%x: %v", key, err)
