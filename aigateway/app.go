@@ -72,7 +72,7 @@ type StoreConfig struct {
 	// nothing, but an OS crash or power cut can lose the latest commits.
 	SyncWrites bool `json:"sync_writes,omitempty"`
 	// KeyCache bounds how many keys are kept in memory for authentication
-	// (about 450 bytes each). A key not cached costs one store read on its
+	// (about 290 bytes each). A key not cached costs one store read on its
 	// next use. 0 means keystore.DefaultKeyCacheSize (100000); -1 turns the
 	// cache off. Like sync_writes it applies when the store is opened,
 	// not on a reload that finds it open.

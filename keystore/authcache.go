@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultKeyCacheSize is how many key records the auth cache holds when
-// BadgerOptions.KeyCacheSize is 0. About 450 bytes each, so the default
-// bounds the cache near 45 MB however many keys the store holds.
+// BadgerOptions.KeyCacheSize is 0. About 290 bytes each (more for keys with
+// model lists), so the default bounds the cache near 30 MB however many keys
+// the store holds.
 const DefaultKeyCacheSize = 100_000
 
 // authCacheShards splits the cache so concurrent requests rarely meet on a
@@ -38,13 +40,34 @@ type authShard struct {
 	limit int // slots at most
 }
 
+// authSlot holds one cached key in place: a slot is one allocation-free
+// part of the shard's slice, not a pointer to a Key, which would add a
+// 320-byte object per key, most of it admin fields AuthView leaves empty.
 type authSlot struct {
-	hash [32]byte
-	key  *Key // nil: free slot
+	hash  [32]byte
+	entry authEntry
 	// used is set by hits under the read lock, so it is accessed with
 	// sync/atomic only (a plain field rather than atomic.Bool, which may
 	// not be copied when the slot slice grows).
 	used uint32
+}
+
+// authEntry is a key's AuthView, without the fields it leaves empty.
+type authEntry struct {
+	id, status, team string
+	expiresAt        *time.Time
+	models           []string
+	limits           Limits
+}
+
+func newAuthEntry(k *Key) authEntry {
+	return authEntry{id: k.ID, status: k.Status, team: k.Team, expiresAt: k.ExpiresAt, models: k.Models, limits: k.Limits}
+}
+
+// key returns the entry as the Key Authenticate returns; it shares the
+// entry's ExpiresAt and Models, which are never modified.
+func (e *authEntry) key() Key {
+	return Key{ID: e.id, Status: e.status, Team: e.team, ExpiresAt: e.expiresAt, Models: e.models, Limits: e.limits}
 }
 
 // newAuthCache returns a cache for about size records; size < 0 disables
@@ -69,9 +92,9 @@ func (c *authCache) shard(h *[32]byte) *authShard {
 	return &c.shards[binary.LittleEndian.Uint32(h[:4])%authCacheShards]
 }
 
-// get returns the cached record for h, or nil and the shard's generation
-// to pass to put after the store read.
-func (c *authCache) get(h *[32]byte) (*Key, uint64) {
+// get returns the cached record for h and true, or false and the shard's
+// generation to pass to put after the store read.
+func (c *authCache) get(h *[32]byte) (Key, bool, uint64) {
 	s := c.shard(h)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -80,9 +103,9 @@ func (c *authCache) get(h *[32]byte) (*Key, uint64) {
 		if atomic.LoadUint32(&sl.used) == 0 {
 			atomic.StoreUint32(&sl.used, 1)
 		}
-		return sl.key, s.gen
+		return sl.entry.key(), true, s.gen
 	}
-	return nil, s.gen
+	return Key{}, false, s.gen
 }
 
 // put caches k under h unless the shard was invalidated since gen was read.
@@ -97,7 +120,7 @@ func (c *authCache) put(h *[32]byte, k *Key, gen uint64) {
 		return
 	}
 	if i, ok := s.index[*h]; ok {
-		s.slots[i].key = k
+		s.slots[i].entry = newAuthEntry(k)
 		return
 	}
 	var i int32
@@ -112,7 +135,7 @@ func (c *authCache) put(h *[32]byte, k *Key, gen uint64) {
 		i = s.evict()
 	}
 	sl := &s.slots[i]
-	sl.hash, sl.key = *h, k
+	sl.hash, sl.entry = *h, newAuthEntry(k)
 	atomic.StoreUint32(&sl.used, 0) // a first touch earns no second chance yet
 	s.index[*h] = i
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 )
@@ -36,7 +37,7 @@ func TestAuthCacheBounded(t *testing.T) {
 			per := max(1, (size+authCacheShards-1)/authCacheShards)
 			for i := range 20 * size {
 				h := testHash(i)
-				_, gen := c.get(&h)
+				_, gen := cached(c, &h)
 				c.put(&h, &Key{ID: fmt.Sprint(i)}, gen)
 			}
 			if n := c.len(); n > per*authCacheShards {
@@ -45,7 +46,7 @@ func TestAuthCacheBounded(t *testing.T) {
 			// Whatever is indexed must be what was stored under that hash.
 			for i := range 20 * size {
 				h := testHash(i)
-				if k, _ := c.get(&h); k != nil && k.ID != fmt.Sprint(i) {
+				if k, _ := cached(c, &h); k != nil && k.ID != fmt.Sprint(i) {
 					t.Fatalf("hash %d returns key %s", i, k.ID)
 				}
 			}
@@ -60,7 +61,7 @@ func TestAuthCacheSecondChance(t *testing.T) {
 	c := newAuthCache(4 * authCacheShards) // 4 slots per shard
 	hs := hashesInShard(6)
 	put := func(h [32]byte, id string) {
-		_, gen := c.get(&h)
+		_, gen := cached(c, &h)
 		c.put(&h, &Key{ID: id}, gen)
 	}
 	for i := range 4 {
@@ -68,23 +69,23 @@ func TestAuthCacheSecondChance(t *testing.T) {
 	}
 	// Hit 0, 2 and 3: 1 is the only entry without a second chance.
 	for _, i := range []int{0, 2, 3} {
-		if k, _ := c.get(&hs[i]); k == nil {
+		if k, _ := cached(c, &hs[i]); k == nil {
 			t.Fatalf("entry %d missing before eviction", i)
 		}
 	}
 	put(hs[4], "4")
-	if k, _ := c.get(&hs[1]); k != nil {
+	if k, _ := cached(c, &hs[1]); k != nil {
 		t.Fatal("entry 1 (never hit) survived; expected it evicted")
 	}
 	for _, i := range []int{0, 2, 3, 4} {
-		if k, _ := c.get(&hs[i]); k == nil || k.ID != fmt.Sprint(i) {
+		if k, _ := cached(c, &hs[i]); k == nil || k.ID != fmt.Sprint(i) {
 			t.Fatalf("entry %d evicted or wrong: %v", i, k)
 		}
 	}
 	// All four now hit: the hand clears every flag, then evicts where it
 	// stands; the cache still holds exactly 4.
 	put(hs[5], "5")
-	if k, _ := c.get(&hs[5]); k == nil {
+	if k, _ := cached(c, &hs[5]); k == nil {
 		t.Fatal("new entry not cached")
 	}
 	if n := len(c.shards[0].index); n != 4 {
@@ -98,28 +99,28 @@ func TestAuthCacheSecondChance(t *testing.T) {
 func TestAuthCacheInvalidate(t *testing.T) {
 	c := newAuthCache(2 * authCacheShards)
 	hs := hashesInShard(3)
-	_, gen := c.get(&hs[0])
+	_, gen := cached(c, &hs[0])
 	c.put(&hs[0], &Key{ID: "a"}, gen)
-	_, gen1 := c.get(&hs[1]) // a miss begins...
-	c.invalidate(&hs[0])     // ...a write commits meanwhile...
+	_, gen1 := cached(c, &hs[1]) // a miss begins...
+	c.invalidate(&hs[0])         // ...a write commits meanwhile...
 	c.put(&hs[1], &Key{ID: "stale"}, gen1)
-	if k, _ := c.get(&hs[1]); k != nil {
+	if k, _ := cached(c, &hs[1]); k != nil {
 		t.Fatal("a fill that raced an invalidation was kept")
 	}
-	if k, _ := c.get(&hs[0]); k != nil {
+	if k, _ := cached(c, &hs[0]); k != nil {
 		t.Fatal("invalidated entry still cached")
 	}
-	_, gen = c.get(&hs[1])
+	_, gen = cached(c, &hs[1])
 	c.put(&hs[1], &Key{ID: "b"}, gen)
-	_, gen = c.get(&hs[2])
+	_, gen = cached(c, &hs[2])
 	c.put(&hs[2], &Key{ID: "c"}, gen)
 	for i, id := range map[int]string{1: "b", 2: "c"} {
-		if k, _ := c.get(&hs[i]); k == nil || k.ID != id {
+		if k, _ := cached(c, &hs[i]); k == nil || k.ID != id {
 			t.Fatalf("entry %d = %v, want %s (a freed slot should have been reused)", i, k, id)
 		}
 	}
 	c.invalidateAll()
-	if _, g := c.get(&hs[1]); g == gen {
+	if _, g := cached(c, &hs[1]); g == gen {
 		t.Fatal("invalidateAll did not move the generation")
 	}
 	c.clear()
@@ -131,9 +132,9 @@ func TestAuthCacheInvalidate(t *testing.T) {
 func TestAuthCacheDisabled(t *testing.T) {
 	c := newAuthCache(-1)
 	h := testHash(1)
-	_, gen := c.get(&h)
+	_, gen := cached(c, &h)
 	c.put(&h, &Key{ID: "x"}, gen)
-	if k, _ := c.get(&h); k != nil {
+	if k, _ := cached(c, &h); k != nil {
 		t.Fatal("a disabled cache kept a record")
 	}
 }
@@ -149,7 +150,7 @@ func TestAuthCacheConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 5000 {
 				h := testHash((i * (w + 1)) % 500)
-				k, gen := c.get(&h)
+				k, gen := cached(c, &h)
 				if k == nil {
 					c.put(&h, &Key{ID: "k"}, gen)
 				}
@@ -162,5 +163,32 @@ func TestAuthCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := c.len(); n > 64 {
 		t.Fatalf("%d cached, bound 64", n)
+	}
+}
+
+// cached returns the key cached under h, or nil, and the shard's
+// generation.
+func cached(c *authCache, h *[32]byte) (*Key, uint64) {
+	k, ok, gen := c.get(h)
+	if !ok {
+		return nil, gen
+	}
+	return &k, gen
+}
+
+// TestAuthCacheKeepsTheAuthView checks that a cached key comes back as the
+// AuthView it was cached from, with every field of Key set: a field added
+// to AuthView but not to authEntry fails here.
+func TestAuthCacheKeepsTheAuthView(t *testing.T) {
+	var k Key
+	fill(t, reflect.ValueOf(&k).Elem(), "Key")
+	view := AuthView(&k)
+	c := newAuthCache(16)
+	h := testHash(1)
+	_, gen := cached(c, &h)
+	c.put(&h, &view, gen)
+	got, _ := cached(c, &h)
+	if got == nil || !reflect.DeepEqual(*got, view) {
+		t.Fatalf("cached %+v, want %+v", got, view)
 	}
 }

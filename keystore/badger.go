@@ -818,35 +818,32 @@ func (s *BadgerStore) Authenticate(ctx context.Context, presented string, now ti
 		return Key{}, ErrClosed
 	}
 	h := HashKey(presented)
-	k, gen := s.cache.get(&h)
-	if k == nil {
+	k, ok, gen := s.cache.get(&h)
+	if !ok {
 		var err error
 		if k, err = s.loadByHash(ctx, h); err != nil {
 			return Key{}, err
 		}
-		s.cache.put(&h, k, gen)
+		s.cache.put(&h, &k, gen)
 	}
 	switch k.StatusAt(now) {
 	case StatusRevoked:
-		return *k, ErrRevoked
+		return k, ErrRevoked
 	case StatusExpired:
-		return *k, ErrExpired
+		return k, ErrExpired
 	}
-	return *k, nil
+	return k, nil
 }
 
 // loadByHash reads the authorization record for a key hash from Badger:
 // one read of a small record.
-func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (*Key, error) {
+func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (Key, error) {
 	var k Key
 	err := s.view(ctx, func(txn *badger.Txn) (err error) {
 		k, err = getRecord(txn, &h)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &k, nil
+	return k, err
 }
 
 // Close flushes queued usage, stops the background goroutines and closes
