@@ -170,17 +170,6 @@ func (c *authCache) invalidate(h *[32]byte) {
 	}
 }
 
-// invalidateAll bumps every shard's generation, for a write whose hash is
-// unknown, so no racing fill survives it.
-func (c *authCache) invalidateAll() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.gen++
-		s.mu.Unlock()
-	}
-}
-
 // clear empties the cache (and invalidates racing fills).
 func (c *authCache) clear() {
 	for i := range c.shards {
