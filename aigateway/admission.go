@@ -87,16 +87,35 @@ type admission struct {
 }
 
 // defaultReserveTokens bounds the completion reserved for a request that
-// sets no max_tokens under no cap.
+// sets no max_tokens under no cap. Under a budget or token quota it is also
+// the bound the request is sent with, so the answer cannot cost more than
+// was reserved.
 const defaultReserveTokens = 4096
+
+// completionKind says whether a request's answer generates tokens and
+// whether the gateway can bound them; it sizes the reservation and decides
+// where a completion cap can be written.
+type completionKind int
+
+const (
+	// noCompletion: embeddings and token counts generate nothing.
+	noCompletion completionKind = iota
+	// boundedCompletion: chat and completions, whose bound the gateway
+	// sets (max_tokens or max_completion_tokens).
+	boundedCompletion
+	// opaqueCompletion: an API behind ai_auth whose bound the gateway does
+	// not know how to set: it reserves as for chat but writes no cap.
+	opaqueCompletion
+)
 
 // admit applies the key's and its team's limits to a request: requests per
 // minute, parallel requests, the per-request token cap, tokens per minute,
 // then a reservation of the worst-case cost and tokens against budgets and
 // token quotas. Headers describing the limits are set on w. A rejection is
 // a 429 (rate_limit_exceeded, or insufficient_quota for budgets and
-// quotas) with Retry-After.
-func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, bodyLen int, askedMaxTokens int64) (*admission, *providers.Error) {
+// quotas) with Retry-After. The returned maxTokens is the completion bound
+// to write into the request, 0 for none.
+func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, bodyLen int, askedMaxTokens int64, kind completionKind) (*admission, *providers.Error) {
 	ad := &admission{app: a}
 	ad.scopes = append(ad.scopes, scopeLimits{scope: keystore.KeyScope(key.ID), limits: key.Limits})
 	if key.Team != "" {
@@ -144,14 +163,22 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 			ad.maxTokens = m
 		}
 	}
-	completion := askedMaxTokens
-	if ad.maxTokens > 0 && (completion <= 0 || completion > ad.maxTokens) {
-		completion = ad.maxTokens
-	} else {
-		ad.maxTokens = 0 // the client's own bound stands
-	}
 	prompt := governor.EstimatePromptTokens(bodyLen)
-	ad.estimate = governor.ReserveTokens(prompt, completion, defaultReserveTokens)
+	if kind == noCompletion {
+		ad.maxTokens = 0
+		ad.estimate = prompt
+	} else {
+		completion := askedMaxTokens
+		if ad.maxTokens > 0 && (completion <= 0 || completion > ad.maxTokens) {
+			completion = ad.maxTokens
+		} else {
+			ad.maxTokens = 0 // the client's own bound stands
+		}
+		if kind == opaqueCompletion {
+			ad.maxTokens = 0 // no field to write it in
+		}
+		ad.estimate = governor.ReserveTokens(prompt, completion, defaultReserveTokens)
+	}
 
 	// Tokens per minute, charged with the estimate and settled later.
 	for i, s := range ad.scopes {
@@ -184,6 +211,12 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 		}
 		allowances = append(allowances, keystore.Allowance{Scope: s.scope, BudgetMicros: l.BudgetMicros(), BudgetPeriod: l.BudgetPeriod,
 			TokenQuota: l.TokenQuota, QuotaPeriod: l.TokenQuotaPeriod})
+	}
+	// A budget or quota holds only if the answer cannot outgrow its
+	// reservation: with no bound from the client or a cap, send the
+	// completion reserved as the bound.
+	if len(allowances) > 0 && kind == boundedCompletion && askedMaxTokens <= 0 && ad.maxTokens == 0 {
+		ad.maxTokens = defaultReserveTokens
 	}
 	if len(allowances) > 0 {
 		g, err := a.governance()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -88,7 +89,7 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 			return nil
 		}
 		var perr *providers.Error
-		ad, perr = h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens())
+		ad, perr = h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens(), completionOf(r.URL.Path))
 		if perr != nil {
 			rec.Status = perr.Status
 			writeError(w, openai.Inbound{}, perr)
@@ -230,3 +231,18 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*AuthHandler)(nil)
 	_ caddyfile.Unmarshaler       = (*AuthHandler)(nil)
 )
+
+// completionOf tells from an OpenAI-style path what the request's answer
+// generates: chat and legacy completions take max_tokens, embeddings
+// generate nothing, and anything else (the Responses API, say, whose bound
+// is max_output_tokens) is reserved for but not capped.
+func completionOf(path string) completionKind {
+	path = strings.TrimRight(path, "/")
+	switch {
+	case strings.HasSuffix(path, "/completions"):
+		return boundedCompletion
+	case strings.HasSuffix(path, "/embeddings"):
+		return noCompletion
+	}
+	return opaqueCompletion
+}

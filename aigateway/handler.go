@@ -115,7 +115,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	target, _ := h.app.lookupModel(in.Model)
 	rec.Provider = target.providerName
-	ad, perr := h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens())
+	kind := boundedCompletion
+	if ep.op == providers.OpEmbeddings || ep.op == opCountTokens {
+		kind = noCompletion
+	}
+	ad, perr := h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens(), kind)
 	if perr != nil {
 		rec.Status = perr.Status
 		writeError(w, ep.dialect, perr)

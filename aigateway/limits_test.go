@@ -94,3 +94,58 @@ func TestTPMLimit(t *testing.T) {
 		t.Fatalf("request under tpm: %d %v %s", code, hdr, body)
 	}
 }
+
+// TestCompletionBoundFollowsTheReservation: under a budget or a token quota
+// a chat request without max_tokens reaches the upstream with the
+// completion its reservation assumed, so its answer cannot cost more than
+// was reserved; one with its own max_tokens keeps it, and a key without
+// such limits changes nothing. Requests that generate nothing (embeddings)
+// never get a completion bound, not even from a key's max_tokens limit:
+// through ai_gateway and through ai_auth.
+func TestCompletionBoundFollowsTheReservation(t *testing.T) {
+	e := newEnv(t)
+	e.load(strings.ReplaceAll(pricedModel, "MOCKURL", e.mockURL))
+	budgeted := e.createKey(map[string]any{"name": "budgeted", "limits": map[string]any{"budget_usd": 100000}})
+	quota := e.createKey(map[string]any{"name": "quota", "limits": map[string]any{"token_quota": 1000000, "token_quota_period": "daily"}})
+	capped := e.createKey(map[string]any{"name": "capped", "limits": map[string]any{"max_tokens": 2}})
+	free := e.createKey(map[string]any{"name": "free"})
+
+	tests := []struct {
+		name, path, key, body string
+		want                  string // the bound the upstream saw, "" for none
+	}{
+		{"budget, no bound", "/v1/chat/completions", budgeted.Key, `{"model":"priced","messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":4096`},
+		{"budget, a stream", "/v1/chat/completions", budgeted.Key, `{"model":"priced","stream":true,"messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":4096`},
+		{"budget, the client's bound", "/v1/chat/completions", budgeted.Key, `{"model":"priced","max_completion_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, `"max_completion_tokens":10`},
+		{"quota, no bound", "/v1/chat/completions", quota.Key, `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":4096`},
+		{"quota through ai_auth", "/proxied/v1/chat/completions", quota.Key, `{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":4096`},
+		{"no budget or quota", "/v1/chat/completions", free.Key, `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}`, ""},
+		{"no budget or quota through ai_auth", "/proxied/v1/chat/completions", free.Key, `{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}]}`, ""},
+		{"embeddings under a budget", "/v1/embeddings", quota.Key, `{"model":"embed-test","input":"hi"}`, ""},
+		{"embeddings with a max_tokens limit", "/v1/embeddings", capped.Key, `{"model":"embed-test","input":"hi"}`, ""},
+		{"embeddings with a max_tokens limit through ai_auth", "/proxied/v1/embeddings", capped.Key, `{"model":"mock-embedding","input":"hi"}`, ""},
+		{"chat with a max_tokens limit through ai_auth", "/proxied/v1/chat/completions", capped.Key, `{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.mock.Reset()
+			code, _, body := e.do("POST", tt.path, tt.key, tt.body)
+			if code != 200 {
+				t.Fatalf("%d %s", code, body)
+			}
+			reqs := e.mock.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("upstream saw %d requests", len(reqs))
+			}
+			up := string(reqs[0].Body)
+			switch {
+			case tt.want == "" && (strings.Contains(up, `"max_tokens"`) || strings.Contains(up, `"max_completion_tokens"`)):
+				t.Fatalf("upstream got a completion bound: %s", up)
+			case tt.want != "" && !strings.Contains(up, tt.want):
+				t.Fatalf("upstream body %s, want %s in it", up, tt.want)
+			case strings.Count(up, "max_") > 1:
+				t.Fatalf("upstream got two bounds: %s", up)
+			}
+		})
+	}
+}
