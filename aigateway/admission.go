@@ -113,8 +113,9 @@ const (
 // then a reservation of the worst-case cost and tokens against budgets and
 // token quotas. Headers describing the limits are set on w. A rejection is
 // a 429 (rate_limit_exceeded, or insufficient_quota for budgets and
-// quotas) with Retry-After. The returned maxTokens is the completion bound
-// to write into the request, 0 for none.
+// quotas) with Retry-After. The admission's maxTokens is the completion
+// bound to write into the request, 0 for none; kind says whether there is
+// a completion to bound.
 func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, bodyLen int, askedMaxTokens int64, kind completionKind) (*admission, *providers.Error) {
 	ad := &admission{app: a}
 	ad.scopes = append(ad.scopes, scopeLimits{scope: keystore.KeyScope(key.ID), limits: key.Limits})
