@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -256,4 +257,61 @@ func TestOpenRefusesNewerLayout(t *testing.T) {
 		t.Fatalf("directory still locked after the refusal: %v", err)
 	}
 	_ = db.Close()
+}
+
+// BenchmarkMigrateLayout1 times the first open of a layout-1 store of
+// 1,000,000 keys (100,000 with -short), written as the layout-1 code wrote
+// them: what an upgrade costs once. One op is one open of a fresh copy.
+func BenchmarkMigrateLayout1(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		db, err := badger.Open(badgerOptions(dir, BadgerOptions{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		wb := db.NewWriteBatch()
+		for i := range n {
+			pt := benchKey(i)
+			h := HashKey(pt)
+			rec := legacyKeyRecord{Key: Key{ID: benchKeyID(i), Name: fmt.Sprintf("bench key %d", i), Prefix: DisplayPrefix(pt),
+				Last4: Last4(pt), Status: StatusActive, CreatedAt: created, UpdatedAt: created},
+				Hash: hex.EncodeToString(h[:]), HashAlg: hashAlgSHA256}
+			v, err := json.Marshal(&rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := wb.Set(keyIDKey(rec.ID), v); err != nil {
+				b.Fatal(err)
+			}
+			if err := wb.Set(keyHashKey(h), []byte(rec.ID)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		s, err := OpenBadger(dir, BadgerOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := s.Authenticate(context.Background(), benchKey(n-1), time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n), "keys")
 }
