@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -163,7 +164,10 @@ func TestKeyRecordRejects(t *testing.T) {
 		{"another version", append([]byte{2}, good[1:]...)},
 		{"a layout-1 ID", []byte("key_0123456789abcdef")},
 		{"JSON", []byte(`{"id":"key_a"}`)},
-		{"unknown present bit", append([]byte{keyRecordV1, 0x80, 0x10}, good[2:]...)},
+		{"unknown present bit", withPresent(good, func(p uint64) uint64 { return p | (recAll + 1) })},
+		{"two statuses", withPresent(good, func(p uint64) uint64 { return p | recRevoked })},
+		{"a present bit without its field", withPresent(good, func(p uint64) uint64 { return p | recUpdatedAt })},
+		{"a status spelled out", appendKeyRecordStatusString(StatusActive)},
 		{"trailing byte", append(bytes.Clone(good), 0)},
 		{"string block longer than the record", []byte{keyRecordV1, 0, 0x7f, 1}},
 		{"too many models", appendKeyRecordModels(MaxModels + 1)},
@@ -181,6 +185,24 @@ func TestKeyRecordRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withPresent returns rec with its present bits changed by f, the rest of
+// the record as it was.
+func withPresent(rec []byte, f func(uint64) uint64) []byte {
+	p, n := binary.Uvarint(rec[1:])
+	out := binary.AppendUvarint([]byte{rec[0]}, f(p))
+	return append(out, rec[1+n:]...)
+}
+
+// appendKeyRecordStatusString writes a record whose status is a string,
+// as the encoder does only for statuses without a bit of their own.
+func appendKeyRecordStatusString(status string) []byte {
+	rec := []byte{keyRecordV1}
+	rec = binary.AppendUvarint(rec, recID|recStatus)
+	block := appendRecString(appendRecString(nil, "key_a"), status)
+	rec = binary.AppendUvarint(rec, uint64(len(block)))
+	return append(rec, block...)
 }
 
 func appendKeyRecordModels(n int) []byte {
