@@ -41,7 +41,9 @@ import (
 //	          the int64s as varints, BudgetUSD as 8 bytes (IEEE 754,
 //	          big-endian), the periods as strings
 //
-// Every string is decoded as a substring of one copy of the string block.
+// Every string is decoded as a substring of one string copy of the record,
+// so decoding allocates that copy, and a Models slice and Metadata map when
+// the key has them.
 // A new Key field must be added here: TestKeyRecordCoversEveryField fails
 // until it is.
 const (
@@ -280,7 +282,7 @@ func decodeKeyRecord(b []byte) (Key, error) {
 	if b[0] != keyRecordV1 {
 		return k, fmt.Errorf("%w: version %d", errKeyRecord, b[0])
 	}
-	r := recReader{b: b[1:]}
+	r := recReader{b: b[1:], s: string(b[1:])}
 	present := r.uvarint()
 	if present&^recAll != 0 {
 		return k, fmt.Errorf("%w: unknown fields %#x", errKeyRecord, present&^recAll)
@@ -288,12 +290,13 @@ func decodeKeyRecord(b []byte) (Key, error) {
 	if n := present & (recStatus | recActive | recRevoked); n&(n-1) != 0 {
 		return k, fmt.Errorf("%w: two statuses", errKeyRecord)
 	}
-	// One copy of the string block; every short string is a substring of it.
-	block := r.bytes(r.uvarint())
+	n := r.uvarint()
+	start := r.off
+	block := r.bytes(n)
 	if r.err != nil {
 		return k, r.err
 	}
-	sr := recReader{b: block, s: string(block)}
+	sr := recReader{b: block, s: r.s[start:r.off]}
 	for _, s := range recStrings(&k, present) {
 		if present&s.bit != 0 {
 			if *s.v = sr.str(); *s.v == "" && sr.err == nil {
@@ -337,15 +340,15 @@ func decodeKeyRecord(b []byte) (Key, error) {
 		n := r.count(MaxModels)
 		k.Models = make([]string, n)
 		for i := range k.Models {
-			k.Models[i] = string(r.bytes(r.uvarint()))
+			k.Models[i] = r.str()
 		}
 	}
 	if present&recMetadata != 0 {
 		n := r.count(MaxMetadata)
 		k.Metadata = make(map[string]string, n)
 		for range n {
-			name := string(r.bytes(r.uvarint()))
-			k.Metadata[name] = string(r.bytes(r.uvarint()))
+			name := r.str()
+			k.Metadata[name] = r.str()
 		}
 		if r.err == nil && len(k.Metadata) != n {
 			r.fail("metadata: repeated key")
@@ -367,8 +370,7 @@ func decodeKeyRecord(b []byte) (Key, error) {
 }
 
 // recReader reads a record's parts; after the first error it reads zeros.
-// When s is set it is the string form of b, and str slices it instead of
-// allocating.
+// s is the string form of b, which str slices instead of allocating.
 type recReader struct {
 	b   []byte
 	s   string
@@ -482,7 +484,7 @@ func (r *recReader) limits() Limits {
 		}
 	}
 	if present&limTokenQuotaPeriod != 0 {
-		if l.TokenQuotaPeriod = string(r.bytes(r.uvarint())); l.TokenQuotaPeriod == "" {
+		if l.TokenQuotaPeriod = r.str(); l.TokenQuotaPeriod == "" {
 			r.fail("limits")
 		}
 	}
@@ -494,7 +496,7 @@ func (r *recReader) limits() Limits {
 		}
 	}
 	if present&limBudgetPeriod != 0 {
-		if l.BudgetPeriod = string(r.bytes(r.uvarint())); l.BudgetPeriod == "" {
+		if l.BudgetPeriod = r.str(); l.BudgetPeriod == "" {
 			r.fail("limits")
 		}
 	}

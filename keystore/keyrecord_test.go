@@ -277,3 +277,19 @@ func BenchmarkKeyRecord(b *testing.B) {
 		})
 	}
 }
+
+// TestKeyRecordDecodeAllocations holds decoding to what the format's doc
+// says: one string copy of the record, plus the Models slice.
+func TestKeyRecordDecodeAllocations(t *testing.T) {
+	k := Key{ID: "key_0123456789abcdef", Status: StatusActive, Team: "team_t",
+		Models: []string{"gpt-4o*", "claude-*"}, Limits: Limits{TokenQuota: 5, TokenQuotaPeriod: "daily"}}
+	rec := appendKeyRecord(nil, &k)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := decodeKeyRecord(rec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 2 {
+		t.Fatalf("decoding allocates %v times, want 2", allocs)
+	}
+}
