@@ -8,7 +8,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,9 +26,11 @@ type ImageFetch struct {
 	MaxSize int64 `json:"max_size,omitempty"`
 	// Timeout bounds one fetch. Default 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// AllowPrivateNetworks lets image URLs point at loopback, private and
-	// link-local addresses. Off by default: a client could otherwise make the
-	// gateway reach internal services (SSRF).
+	// AllowPrivateNetworks lets image URLs point at private networks:
+	// RFC 1918, shared address space (100.64.0.0/10) and unique-local IPv6.
+	// Off by default: a client could otherwise make the gateway reach
+	// internal services (SSRF). Loopback, link-local (cloud metadata) and
+	// every other special-purpose address stay refused either way.
 	AllowPrivateNetworks bool `json:"allow_private_networks,omitempty"`
 }
 
@@ -39,8 +43,32 @@ const (
 // imageFetcher fetches images for providers.InlineImages providers.
 type imageFetcher struct {
 	client  *http.Client
+	dialer  *imageDialer
 	maxSize int64
 }
+
+// imageDialer dials image hosts, refusing every address that is not global
+// unicast. It checks what is actually dialled, after DNS and on every
+// redirect, and dials the very address it checked, so a name that resolves
+// to an internal address, or answers differently the second time (DNS
+// rebinding), is refused too.
+type imageDialer struct {
+	net          net.Dialer
+	allowPrivate bool
+	// allowLoopback is for tests only: the fetch tests serve images from
+	// httptest on 127.0.0.1. No config sets it; see testAllowLoopback.
+	allowLoopback bool
+	// lookup resolves a host name; net.DefaultResolver's outside tests.
+	lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)
+	// hook, when set (tests only), sees every address about to be dialled,
+	// after the checks; an error stops the dial before any packet is sent.
+	hook func(address string) error
+}
+
+// testAllowLoopback lets fetchers created while it is set fetch from
+// loopback addresses. Only tests set it (export_test.go), so that images can
+// come from an httptest server; the Caddyfile and JSON config cannot.
+var testAllowLoopback atomic.Bool
 
 func newImageFetcher(cfg *ImageFetch) *imageFetcher {
 	if cfg == nil {
@@ -54,30 +82,25 @@ func newImageFetcher(cfg *ImageFetch) *imageFetcher {
 	if timeout <= 0 {
 		timeout = defaultImageTimeout
 	}
-	dialer := &net.Dialer{Timeout: timeout}
-	if !cfg.AllowPrivateNetworks {
-		// Checked on the address actually dialled, after DNS, so a name that
-		// resolves to an internal address is refused too.
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip := net.ParseIP(host)
-			if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-				ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
-				return errPrivateAddress
-			}
-			return nil
-		}
+	d := &imageDialer{
+		net:           net.Dialer{Timeout: timeout},
+		allowPrivate:  cfg.AllowPrivateNetworks,
+		allowLoopback: testAllowLoopback.Load(),
+		lookup:        net.DefaultResolver.LookupNetIP,
 	}
+	// The last word, on the socket's own address just before connect.
+	d.net.Control = d.control
 	return &imageFetcher{
 		maxSize: maxSize,
+		dialer:  d,
 		client: &http.Client{
 			Timeout: timeout,
 			Transport: &http.Transport{
-				Proxy:               http.ProxyFromEnvironment,
-				DialContext:         dialer.DialContext,
+				// No HTTP(S)_PROXY: through a proxy only the proxy's
+				// address would be checked, and the proxy would reach
+				// whatever the client named.
+				Proxy:               nil,
+				DialContext:         d.dial,
 				TLSHandshakeTimeout: timeout,
 				MaxIdleConnsPerHost: 4,
 				IdleConnTimeout:     30 * time.Second,
@@ -92,7 +115,67 @@ func newImageFetcher(cfg *ImageFetch) *imageFetcher {
 	}
 }
 
-var errPrivateAddress = errors.New("the address is in a private or local network")
+var errPrivateAddress = errors.New("the address is in a private or local network, or otherwise not public")
+
+// allowed reports whether the fetcher may dial addr.
+func (d *imageDialer) allowed(addr netip.Addr) bool {
+	if d.allowLoopback && addr.Unmap().IsLoopback() {
+		return true
+	}
+	return allowedAddr(addr, d.allowPrivate)
+}
+
+// dial resolves address's host and dials the first of its addresses that
+// is allowed and answers. A host none of whose addresses is allowed gets
+// errPrivateAddress.
+func (d *imageDialer) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []netip.Addr
+	if ip, perr := netip.ParseAddr(host); perr == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		ipNetwork := "ip"
+		switch network {
+		case "tcp4":
+			ipNetwork = "ip4"
+		case "tcp6":
+			ipNetwork = "ip6"
+		}
+		if addrs, err = d.lookup(ctx, ipNetwork, host); err != nil {
+			return nil, err
+		}
+	}
+	err = errPrivateAddress
+	for _, ip := range addrs {
+		if !d.allowed(ip) {
+			continue
+		}
+		conn, derr := d.net.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port))
+		if derr == nil {
+			return conn, nil
+		}
+		err = derr
+	}
+	return nil, err
+}
+
+// control checks the address the socket is about to connect to.
+func (d *imageDialer) control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return err
+	}
+	if !d.allowed(ap.Addr()) {
+		return errPrivateAddress
+	}
+	if d.hook != nil {
+		return d.hook(address)
+	}
+	return nil
+}
 
 // inline replaces every image URL in req with the image's bytes.
 func (f *imageFetcher) inline(ctx context.Context, req *providers.ChatRequest) *providers.Error {

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway"
 )
 
 // TestImageURLsAreFetchedForProvidersThatNeedBytes sends an image by URL to
 // a Gemini-format provider (which only takes bytes): the gateway fetches it,
-// within its size limit, and refuses URLs that point into private networks
-// unless the config allows them.
+// within its size limit, and refuses URLs that point into private or local
+// networks; allow_private_networks does not open loopback.
 func TestImageURLsAreFetchedForProvidersThatNeedBytes(t *testing.T) {
 	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 3000)...)
 	images := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -50,11 +52,22 @@ func TestImageURLsAreFetchedForProvidersThatNeedBytes(t *testing.T) {
 		t.Fatalf("the upstream was called %d times for a refused image", n)
 	}
 
-	gemini("\t\timage_fetch {\n\t\t\tallow_private_networks\n\t\t\tmax_size 2KB\n\t\t}")
+	// allow_private_networks opens private networks, never loopback.
+	gemini("\t\timage_fetch {\n\t\t\tallow_private_networks\n\t\t}")
+	if code, body := ask(k.Key, images.URL+"/cat.png"); code != 400 || !strings.Contains(body, "private or local network") {
+		t.Fatalf("an image on a loopback address was fetched with allow_private_networks: %d %s", code, body)
+	}
+	if n := len(e.mock.Requests()); n != 0 {
+		t.Fatalf("the upstream was called %d times for a refused image", n)
+	}
+
+	// Loopback, where httptest serves, only by the tests' own switch.
+	aigateway.AllowLoopbackImageFetch(t)
+	gemini("\t\timage_fetch {\n\t\t\tmax_size 2KB\n\t\t}")
 	if code, body := ask(k.Key, images.URL+"/cat.png"); code != 400 || !strings.Contains(body, "larger than 2000 bytes") {
 		t.Fatalf("an image over max_size: %d %s", code, body)
 	}
-	gemini("\t\timage_fetch {\n\t\t\tallow_private_networks\n\t\t}")
+	gemini("")
 	for path, want := range map[string]string{"/page.html": "not a PNG, JPEG, GIF or WebP", "/missing.png": "HTTP 404"} {
 		if code, body := ask(k.Key, images.URL+path); code != 400 || !strings.Contains(body, want) {
 			t.Fatalf("%s: %d %s", path, code, body)

@@ -64,7 +64,7 @@ func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //		image_fetch {
 //			max_size <size>            # default 20MiB
 //			timeout  <duration>        # default 10s
-//			allow_private_networks     # off: image URLs may not reach internal hosts
+//			allow_private_networks     # off: also RFC 1918, 100.64/10, fc00::/7; never loopback
 //		}
 //	}
 //
