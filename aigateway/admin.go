@@ -289,13 +289,25 @@ func storeError(err error) error {
 	return caddy.APIError{HTTPStatus: status, Err: err}
 }
 
+// decodeJSON decodes an admin request's body, one JSON value of at most
+// 1 MiB, into v. Unknown fields are refused by name, and so is anything
+// after the value, as the client API refuses it: of two objects, one would
+// be acted on and the other silently dropped. An empty body leaves v as it is.
 func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !(errors.Is(err, io.EOF) && r.ContentLength <= 0) {
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("invalid JSON body: %v", err)}
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) && r.ContentLength <= 0 {
+		return nil
 	}
-	return nil
+	if err == nil {
+		end := dec.InputOffset()
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
+		}
+		err = fmt.Errorf("unexpected data after the JSON value, which ends at offset %d: send one object", end)
+	}
+	return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("invalid JSON body: %v", err)}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
