@@ -5,16 +5,19 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/anthropic"
 )
 
 // keyHeaders are the headers a client key may arrive in, besides
@@ -48,23 +51,82 @@ func stripKeyHeaders(h http.Header) {
 }
 
 // authenticateRequest is the first step of both handlers: it checks the
-// request's key and removes every key header from the request. On failure it
-// has written the error and returns false.
+// request's key, from the headers alone, and removes every key header from
+// the request. On failure it has written the error, in dialect d, and
+// returns false.
 func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d providers.Inbound) (keystore.Key, bool) {
+	if queryHoldsKey(r) {
+		a.authFailed(r, keystore.Key{})
+		closeIfBodyUnread(w, r)
+		writeError(w, d, errInvalidKey("API keys in the query string are not accepted, as URLs end up in logs: send the key in the "+keyHeaderOf(d)+" header"))
+		return keystore.Key{}, false
+	}
 	store, err := a.keyStore()
 	if err != nil {
 		a.logger.Error("key store unavailable", zap.Error(err))
+		closeIfBodyUnread(w, r)
 		writeError(w, d, errStoreUnavailable())
 		return keystore.Key{}, false
 	}
-	key, aerr := authenticate(r.Context(), store, r.Header)
+	key, aerr := authenticate(r.Context(), store, r.Header, d)
 	if aerr != nil {
 		a.authFailed(r, key)
+		closeIfBodyUnread(w, r)
 		writeError(w, d, aerr)
 		return keystore.Key{}, false
 	}
 	stripKeyHeaders(r.Header)
 	return key, true
+}
+
+// keyHeaderOf names the header a client of dialect d sends its key in, as
+// that dialect's SDKs do.
+func keyHeaderOf(d providers.Inbound) string {
+	if _, ok := d.(anthropic.Inbound); ok {
+		return "'x-api-key: <key>'"
+	}
+	return "'Authorization: Bearer <key>'"
+}
+
+// queryKeyNames are query parameters that carry API keys elsewhere (Google's
+// ?key=, Kong's ?apikey=, ...), compared without case, '-' and '_'.
+var queryKeyNames = [...]string{"key", "apikey", "xapikey", "apitoken", "accesstoken", "token", "auth", "authorization"}
+
+// queryHoldsKey reports whether the query string has a parameter that
+// carries an API key. Such a request is refused even with a good key in
+// the headers: the key in the URL is in access logs already, and ai_auth
+// would hand it on to the backend.
+func queryHoldsKey(r *http.Request) bool {
+	if r.URL.RawQuery == "" {
+		return false
+	}
+	for name, vals := range r.URL.Query() {
+		if !slices.ContainsFunc(vals, func(v string) bool { return strings.TrimSpace(v) != "" }) {
+			continue
+		}
+		norm := strings.Map(func(c rune) rune {
+			if c == '-' || c == '_' {
+				return -1
+			}
+			return unicode.ToLower(c)
+		}, name)
+		if slices.Contains(queryKeyNames[:], norm) {
+			return true
+		}
+	}
+	return false
+}
+
+// closeIfBodyUnread makes the connection close after an answer written
+// before the request body was read. Otherwise net/http (HTTP/1.x) first
+// reads up to 256 KiB of the unread body, to keep the connection for the
+// next request, and a client that sends its body slowly holds the answer
+// back for as long as it likes. The rest of the body is then bounded by the
+// server's read_body timeout.
+func closeIfBodyUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // failuresPerMinute is how many failed authentications one address may
@@ -108,12 +170,13 @@ func remoteIP(r *http.Request) string {
 
 // authenticate checks the request's key against the store and returns the
 // key record (also for a revoked or expired key, so that its use can be
-// audited). The returned error is always a client-facing *providers.Error whose
-// message never echoes the presented key.
-func authenticate(ctx context.Context, store keystore.Store, h http.Header) (keystore.Key, *providers.Error) {
+// audited). The returned error is always a client-facing *providers.Error
+// whose message never echoes the presented key; for a missing key it names
+// the header of dialect d.
+func authenticate(ctx context.Context, store keystore.Store, h http.Header, d providers.Inbound) (keystore.Key, *providers.Error) {
 	presented := presentedKey(h)
 	if presented == "" {
-		return keystore.Key{}, errInvalidKey("missing API key: send it as 'Authorization: Bearer <key>'")
+		return keystore.Key{}, errInvalidKey("missing API key: send it as " + keyHeaderOf(d))
 	}
 	key, err := store.Authenticate(ctx, presented, time.Now())
 	switch {

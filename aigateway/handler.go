@@ -82,6 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	start := time.Now()
 	ep, perr := endpointOf(r)
 	if perr != nil {
+		closeIfBodyUnread(w, r)
 		writeError(w, ep.dialect, perr)
 		return nil
 	}

@@ -60,6 +60,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json") {
+			closeIfBodyUnread(w, r)
 			return nil, &providers.Error{Status: http.StatusUnsupportedMediaType, Type: "invalid_request_error", Code: "unsupported_media_type",
 				Message: "the request body must be JSON (Content-Type: application/json)"}
 		}
@@ -71,6 +72,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 		// The length is known (net/http holds the body to it): refuse an
 		// oversized body unread, and read the rest in one allocation.
 		if cl > limit {
+			closeIfBodyUnread(w, r)
 			return nil, errTooLarge()
 		}
 		body := make([]byte, cl)
