@@ -47,8 +47,18 @@ type App struct {
 	// ImageFetch configures fetching image URLs for providers that only
 	// take image bytes.
 	ImageFetch *ImageFetch `json:"image_fetch,omitempty"`
+	// MaxInflightBody bounds the memory that request bodies in flight may
+	// hold, in bytes, across every ai_gateway handler of the config. A
+	// request weighs its body's size times the copies its path makes
+	// (translation decodes and re-encodes it); one that would go over the
+	// bound while others are in flight is answered 503 with Retry-After.
+	// Default 256 MiB; -1 for no bound.
+	MaxInflightBody int64 `json:"max_inflight_body,omitempty"`
 
 	providers map[string]providers.Provider
+	// scrub removes every provider credential from upstream text before
+	// it reaches a client or a log (nil: no credential to remove).
+	scrub     *providers.Scrubber
 	images    *imageFetcher
 	prices    *governor.PriceTable
 	events    *caddyevents.App
@@ -56,6 +66,8 @@ type App struct {
 	models    map[string]route
 	modelList []string
 	logger    *zap.Logger
+
+	inflight *inflightBudget
 
 	storeMu  *sync.Mutex // guards store and storeKey; a pointer so App copies cheaply in CaddyModule
 	store    keystore.Store
@@ -122,6 +134,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Store.KeyCache < -1 {
 		return fmt.Errorf("store key_cache %d: use a positive size, 0 for the default or -1 for none", a.Store.KeyCache)
 	}
+	if a.MaxInflightBody < -1 {
+		return fmt.Errorf("max_inflight_body %d: use a size, 0 for the default or -1 for none", a.MaxInflightBody)
+	}
+	a.inflight = newInflightBudget(a.MaxInflightBody)
 	a.ctx = ctx
 	a.images = newImageFetcher(a.ImageFetch)
 	a.events = eventsApp(ctx)
@@ -143,6 +159,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			a.providers[name] = p
 		}
 	}
+	var secrets []string
+	for _, p := range a.providers {
+		if sh, ok := p.(providers.SecretHolder); ok {
+			secrets = append(secrets, sh.Secrets()...)
+		}
+	}
+	a.scrub = providers.NewScrubber(secrets)
 	a.models = make(map[string]route, len(a.Models))
 	overrides := make(map[string]governor.Price)
 	for _, m := range a.Models {

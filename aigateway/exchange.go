@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,26 +59,22 @@ func (x *exchange) passthrough(pt providers.Passthrough, op providers.Operation,
 	x.relay(resp, forceUsage)
 }
 
-// relayedHeaders are upstream response headers worth passing to the client.
-var relayedHeaders = []string{"Content-Type", "X-Request-Id", "Openai-Processing-Ms", "Openai-Model"}
-
 // relay passes a successful OpenAI-format response to the client, metering
-// it on the way.
+// it on the way: a stream event by event, anything else whole once it has
+// arrived and proved to be a JSON object.
 func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
+	ct := resp.Header.Get("Content-Type")
+	if !isEventStream(ct) {
+		x.relayJSON(resp, ct)
+		return
+	}
 	w := x.w
 	hdr := w.Header()
-	for _, name := range relayedHeaders {
-		if v := resp.Header.Values(name); len(v) > 0 {
-			hdr[name] = v
-		}
-	}
-	ct := resp.Header.Get("Content-Type")
-	if isEventStream(ct) {
-		hdr.Set("Cache-Control", "no-cache")
-		hdr.Set("X-Accel-Buffering", "no")
-	}
+	relayHeaders(hdr, resp.Header)
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(resp.StatusCode)
-	meter := newMeter(w, flusherOf(w), ct, dropUsageChunk)
+	meter := &sseMeter{dst: w, flush: flusherOf(w), dropUsageChunk: dropUsageChunk, scrub: x.h.app.scrub}
 	buf := copyBufPool.Get().(*[]byte)
 	_, copyErr := io.CopyBuffer(writerOnly{meter}, readerOnly{resp.Body}, *buf)
 	copyBufPool.Put(buf)
@@ -95,16 +92,143 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 	if copyErr != nil && writeErr == nil && meter.sawEnd() {
 		copyErr = nil
 	}
+	var msg string
 	switch {
-	case writeErr != nil || (copyErr != nil && x.r.Context().Err() != nil):
+	case writeErr != nil || ((copyErr != nil || !meter.sawEnd()) && x.r.Context().Err() != nil):
 		x.rec.Status = statusClientClosed
+		return
 	case copyErr != nil:
+		x.h.logger.Warn("upstream response cut short", zap.String("provider", x.target.providerName), zap.String("error", x.h.app.scrub.String(copyErr.Error())))
+		msg = "the upstream connection failed mid-stream"
+	case !meter.sawEnd():
+		// An OpenAI-format stream ends with data: [DONE]; one that stops
+		// without it was cut short, however cleanly its connection closed.
+		x.h.logger.Warn("upstream stream ended without [DONE]", zap.String("provider", x.target.providerName))
+		msg = "the upstream stream ended before it was complete"
+	default:
+		return
+	}
+	// The 200 is already sent: tell the client in the stream.
+	x.rec.Status = http.StatusBadGateway
+	_, _ = w.Write(append(append([]byte("data: "), openai.EncodeError(errUpstream(http.StatusBadGateway, msg))...), '\n', '\n'))
+	_ = flusherOf(w)()
+}
+
+// relayedHeaders are upstream response headers worth passing to the client.
+var relayedHeaders = []string{"Content-Type", "X-Request-Id", "Openai-Processing-Ms", "Openai-Model"}
+
+func relayHeaders(dst, src http.Header) {
+	for _, name := range relayedHeaders {
+		if v := src.Values(name); len(v) > 0 {
+			dst[name] = v
+		}
+	}
+}
+
+// relayJSON passes on a JSON answer. It reads the answer whole before
+// sending anything (up to maxMeteredJSON, which the meter kept a copy of
+// anyway), so that an answer cut short, truncated or not JSON at all (a
+// proxy's HTML page) becomes a 502 in the client's dialect instead of a 200
+// the client cannot parse. A larger answer is relayed as it comes, its
+// first part held and checked like the rest.
+func (x *exchange) relayJSON(resp *http.Response, ct string) {
+	bp := answerBufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledAnswer {
+			answerBufPool.Put(bp)
+		}
+	}()
+	body, whole, err := readAnswer((*bp)[:0], resp.Body, resp.ContentLength)
+	*bp = body[:0]
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.rec.Status = statusClientClosed
+			return
+		}
+		x.h.logger.Warn("upstream answer cut short", zap.String("provider", x.target.providerName), zap.String("error", x.h.app.scrub.String(err.Error())))
 		x.rec.Status = http.StatusBadGateway
-		x.h.logger.Warn("upstream response cut short", zap.Error(copyErr))
-		if isEventStream(ct) {
-			// The 200 is already sent: tell the client in the stream.
-			_, _ = w.Write(append(append([]byte("data: "), openai.EncodeError(errUpstream(http.StatusBadGateway, "the upstream connection failed mid-stream"))...), '\n', '\n'))
-			_ = flusherOf(w)()
+		writeError(x.w, x.dialect, errUpstream(http.StatusBadGateway, "the upstream connection failed before its answer was complete"))
+		return
+	}
+	if !whole {
+		x.relayLarge(resp, body)
+		return
+	}
+	u, ok, _, valid := scanAnswer(body)
+	if !valid || (ct != "" && !strings.Contains(ct, "json")) {
+		x.h.logger.Warn("upstream answer is not a JSON object", zap.String("provider", x.target.providerName),
+			zap.Int("status", resp.StatusCode), zap.String("content_type", ct), zap.Int("length", len(body)))
+		x.rec.Status = http.StatusBadGateway
+		writeError(x.w, x.dialect, errUpstream(http.StatusBadGateway, "the upstream provider's answer is not valid JSON"))
+		return
+	}
+	hdr := x.w.Header()
+	relayHeaders(hdr, resp.Header)
+	hdr.Set("Content-Length", itoa(len(body)))
+	x.w.WriteHeader(resp.StatusCode)
+	_, werr := x.w.Write(x.h.app.scrub.Bytes(body))
+	x.rec.Status = resp.StatusCode
+	if werr != nil {
+		x.rec.Status = statusClientClosed
+	}
+	if !ok {
+		u = x.estimate(0)
+	}
+	x.rec.PromptTokens, x.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+}
+
+// relayLarge passes on an answer longer than maxMeteredJSON: held, the
+// part already read, then the rest as it comes. Its usage is not read (an
+// answer that size is an embeddings list, priced by its prompt).
+func (x *exchange) relayLarge(resp *http.Response, head []byte) {
+	relayHeaders(x.w.Header(), resp.Header)
+	x.w.WriteHeader(resp.StatusCode)
+	x.rec.Status = resp.StatusCode
+	u := x.estimate(0)
+	x.rec.PromptTokens, x.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	if _, err := x.w.Write(head); err != nil {
+		x.rec.Status = statusClientClosed
+		return
+	}
+	buf := copyBufPool.Get().(*[]byte)
+	_, err := io.CopyBuffer(writerOnly{x.w}, readerOnly{resp.Body}, *buf)
+	copyBufPool.Put(buf)
+	switch {
+	case err != nil && x.r.Context().Err() != nil:
+		x.rec.Status = statusClientClosed
+	case err != nil:
+		x.rec.Status = http.StatusBadGateway
+		x.h.logger.Warn("upstream response cut short", zap.String("provider", x.target.providerName), zap.String("error", x.h.app.scrub.String(err.Error())))
+	}
+}
+
+// answerBufPool holds the buffers JSON answers are read into; one that grew
+// past maxPooledAnswer is left to the collector.
+var answerBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxPooledAnswer = 1 << 20
+
+// readAnswer appends r to buf until EOF or until buf holds maxMeteredJSON
+// bytes (whole false, the rest unread). size is the announced length, -1
+// if unknown.
+func readAnswer(buf []byte, r io.Reader, size int64) (body []byte, whole bool, err error) {
+	if size > 0 && size < maxMeteredJSON && int64(cap(buf)) < size+1 {
+		buf = make([]byte, 0, size+1) // +1: room for the read that sees EOF
+	}
+	for {
+		if len(buf) >= maxMeteredJSON {
+			return buf, false, nil
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), maxMeteredJSON)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if err != nil {
+			return buf, false, err
 		}
 	}
 }
@@ -192,7 +316,7 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 				x.rec.Status = statusClientClosed
 				break
 			}
-			x.h.logger.Warn("upstream stream failed", zap.Error(err))
+			x.h.logger.Warn("upstream stream failed", zap.String("provider", x.target.providerName), zap.String("error", x.h.app.scrub.String(err.Error())))
 			ev = providers.Event{Type: providers.EventError, Err: errUpstream(http.StatusBadGateway, "the upstream connection failed mid-stream")}
 		}
 		switch ev.Type {
@@ -203,6 +327,8 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 		case providers.EventError:
 			failed = true
 			if ev.Err != nil {
+				c := *ev.Err // its text is the upstream's: scrub a copy
+				ev.Err = x.h.app.scrub.Error(&c)
 				x.rec.Status = ev.Err.Status
 			}
 		}
@@ -296,18 +422,22 @@ func (x *exchange) fail(err error) {
 		x.rec.Status = statusClientClosed
 		return
 	case errors.As(err, &pe):
+		// A copy: the error may be shared, and its text may come from the
+		// upstream, which can quote the gateway's credentials.
+		c := *pe
+		pe = x.h.app.scrub.Error(&c)
 		if pe.Status >= 500 {
 			x.h.logger.Warn("upstream error", zap.String("provider", x.target.providerName), zap.Int("status", pe.Status), zap.String("type", pe.Type))
 		}
 	case errors.As(err, &ue):
-		x.h.logger.Warn("upstream request failed", zap.String("provider", x.target.providerName), zap.Error(err))
+		x.h.logger.Warn("upstream request failed", zap.String("provider", x.target.providerName), zap.String("error", x.h.app.scrub.String(err.Error())))
 		if ue.Timeout {
 			pe = errUpstream(http.StatusGatewayTimeout, "the upstream provider did not answer in time")
 		} else {
 			pe = errUpstream(http.StatusBadGateway, "the upstream provider could not be reached")
 		}
 	default:
-		x.h.logger.Warn("upstream answer not usable", zap.String("provider", x.target.providerName), zap.Error(err))
+		x.h.logger.Warn("upstream answer not usable", zap.String("provider", x.target.providerName), zap.String("error", x.h.app.scrub.String(err.Error())))
 		pe = errUpstream(http.StatusBadGateway, "the upstream provider's answer could not be read")
 	}
 	x.rec.Status = pe.Status

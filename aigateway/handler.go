@@ -116,6 +116,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	target, _ := h.app.lookupModel(in.Model)
 	rec.Provider = target.providerName
+	pt, passes := target.provider.(providers.Passthrough)
+	passes = passes && pt.PassesThrough() && (ep.op == providers.OpChatCompletions || ep.op == providers.OpEmbeddings)
+	weight := int64(len(body)) * translationWeight
+	if passes {
+		weight = int64(len(body)) * passthroughWeight
+	}
+	if !h.app.inflight.acquire(weight) {
+		rec.Status = http.StatusServiceUnavailable
+		writeError(w, ep.dialect, errGatewayBusy())
+		return nil
+	}
+	defer h.app.inflight.release(weight)
 	kind := boundedCompletion
 	if ep.op == providers.OpEmbeddings || ep.op == opCountTokens {
 		kind = noCompletion
@@ -135,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}()
 
 	// Same dialect on both sides: pass the bytes through.
-	if pt, ok := target.provider.(providers.Passthrough); ok && pt.PassesThrough() && (ep.op == providers.OpChatCompletions || ep.op == providers.OpEmbeddings) {
+	if passes {
 		x.passthrough(pt, ep.op, body, in)
 		return nil
 	}

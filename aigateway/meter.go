@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
 // maxSSEEvent bounds one server-sent event; a longer one is an upstream
@@ -59,6 +60,10 @@ type sseMeter struct {
 	dst            io.Writer
 	flush          func() error
 	dropUsageChunk bool
+	// scrub removes provider credentials from each event passed on (an
+	// upstream that echoes request headers into an error event); nil for
+	// ai_auth, which holds none.
+	scrub *providers.Scrubber
 
 	pending  []byte // the start of an event not yet complete
 	usage    usage
@@ -81,7 +86,7 @@ func (m *sseMeter) Write(p []byte) (int, error) {
 		}
 		ev := m.pending[start : start+next]
 		if m.inspect(m.pending[start : start+end]) {
-			if _, err := m.dst.Write(ev); err != nil {
+			if _, err := m.dst.Write(m.scrub.Bytes(ev)); err != nil {
 				m.err = err
 				return 0, err
 			}
@@ -152,6 +157,13 @@ func (m *sseMeter) inspect(ev []byte) bool {
 // not integers: the same answers json.Unmarshal into a struct gives, except
 // that names must match exactly, as the upstream wrote them.
 func scanUsage(body []byte) (u usage, ok, noChoices bool) {
+	u, ok, noChoices, _ = scanAnswer(body)
+	return u, ok, noChoices
+}
+
+// scanAnswer is scanUsage that also reports whether body is one whole JSON
+// object (valid), which a passthrough answer must be.
+func scanAnswer(body []byte) (u usage, ok, noChoices, valid bool) {
 	var found, choices wirejson.Member
 	haveUsage, haveChoices := false, false
 	s := wirejson.NewMembers(body, 0)
@@ -167,8 +179,11 @@ func scanUsage(body []byte) (u usage, ok, noChoices bool) {
 			choices, haveChoices = m, true
 		}
 	}
-	if s.Err() != nil || !haveUsage || body[found.ValStart] != '{' {
-		return usage{}, false, false
+	if s.Err() != nil {
+		return usage{}, false, false, false
+	}
+	if !haveUsage || body[found.ValStart] != '{' {
+		return usage{}, false, false, true
 	}
 	noChoices = !haveChoices || isEmptyArrayOrNull(choices.Value(body))
 	us := wirejson.NewMembers(body[:found.ValEnd], found.ValStart)
@@ -192,11 +207,11 @@ func scanUsage(body []byte) (u usage, ok, noChoices bool) {
 		}
 		n, isInt := wirejson.ParseInt(v)
 		if !isInt {
-			return usage{}, false, false
+			return usage{}, false, false, true
 		}
 		*dst = n
 	}
-	return u, us.Err() == nil, noChoices
+	return u, us.Err() == nil, noChoices, true
 }
 
 // isEmptyArrayOrNull reports whether v (one valid JSON value) is null or
@@ -254,7 +269,7 @@ func (m *sseMeter) finish() (usage, bool, error) {
 	if m.err == nil && len(m.pending) > 0 {
 		// A stream that ends without a final blank line: pass the rest on.
 		m.inspect(m.pending)
-		if _, err := m.dst.Write(m.pending); err != nil {
+		if _, err := m.dst.Write(m.scrub.Bytes(m.pending)); err != nil {
 			m.err = err
 		}
 		m.pending = m.pending[:0]

@@ -61,6 +61,7 @@ func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //			cached_input_price <USD per 1M tokens>
 //			cache_write_price  <USD per 1M tokens>
 //		}
+//		max_inflight_body <size>|off   # default 256MiB: request bodies held at once
 //		image_fetch {
 //			max_size <size>            # default 20MiB
 //			timeout  <duration>        # default 10s
@@ -135,6 +136,20 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				}
 			}
 			models = append(models, modelLine{model: m, tok: tok})
+		case "max_inflight_body":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			if v == "off" {
+				app.MaxInflightBody = -1
+				break
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n == 0 || n > 1<<62 {
+				return nil, d.Errf("max_inflight_body %q: not a size (or off)", v)
+			}
+			app.MaxInflightBody = int64(n)
 		case "image_fetch":
 			fetch, err := parseImageFetch(d)
 			if err != nil {

@@ -68,8 +68,13 @@ const MaxErrorBody = 1 << 20
 //   - 529 and 503: 503 overloaded_error, with Retry-After.
 //   - other 5xx: 502 server_error.
 //   - other 4xx: passed on with the upstream's message.
+//   - anything else (a 3xx the client does not follow, a status outside
+//     100-599): 502 upstream_error, without the upstream's text (UnexpectedStatus).
 func StatusError(resp *http.Response, upstreamType, message string) *Error {
 	status := resp.StatusCode
+	if status < 400 || status > 599 {
+		return UnexpectedStatus(status)
+	}
 	e := &Error{Status: status, Message: message, RetryAfter: RetryAfter(resp.Header)}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -95,6 +100,19 @@ func StatusError(resp *http.Response, upstreamType, message string) *Error {
 		e.Message = "the upstream provider answered HTTP " + strconv.Itoa(status)
 	}
 	return e
+}
+
+// UnexpectedStatus is the client's error for an upstream answer that is
+// neither a success nor an error: a redirect (never followed, since it would
+// carry the provider's credentials to wherever it points, and never passed
+// on, since the client cannot follow it either) or a status outside HTTP's
+// range. It is the upstream's fault: 502 upstream_error.
+func UnexpectedStatus(status int) *Error {
+	msg := "the upstream provider answered HTTP " + strconv.Itoa(status)
+	if status >= 300 && status < 400 {
+		msg += " (a redirect, which the gateway does not follow)"
+	}
+	return &Error{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_error", Message: msg}
 }
 
 // RetryAfter reads Retry-After (seconds) or retry-after-ms, 0 if absent.

@@ -154,7 +154,9 @@ const (
 // Content-Type and accept; auth then sets the credential (last, so that a
 // configured header cannot replace it). A 2xx response is returned open for
 // the caller to read and close; any other answer is read, closed, and
-// classified by readError (nil: ReadError).
+// classified by readError (nil: ReadError); a status that is neither 2xx
+// nor an error (a redirect, which the client never follows) is
+// UnexpectedStatus.
 func (u *Upstream) Post(ctx context.Context, url string, body []byte, accept string,
 	auth func(*http.Request), readError func(*http.Response) *Error) (*http.Response, error) {
 	if u.Client == nil {
@@ -176,6 +178,11 @@ func (u *Upstream) Post(ctx context.Context, url string, body []byte, accept str
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
+		if resp.StatusCode < 400 || resp.StatusCode > 599 {
+			// Not an error answer a codec can refine (a redirect, say):
+			// the shared mapping, whatever the body or headers claim.
+			return nil, UnexpectedStatus(resp.StatusCode)
+		}
 		if readError == nil {
 			readError = ReadError
 		}

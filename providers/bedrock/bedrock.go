@@ -97,6 +97,13 @@ func (p *Bedrock) Provision(caddy.Context) error {
 	return nil
 }
 
+// Secrets returns api_key and the extra header values, and the AWS
+// credentials: the access key id (part of every signed request's
+// Authorization header), the secret key and the session token.
+func (p *Bedrock) Secrets() []string {
+	return append(p.Upstream.Secrets(), p.creds.AccessKeyID, p.creds.SecretAccessKey, p.creds.SessionToken)
+}
+
 // Cleanup releases idle upstream connections.
 func (p *Bedrock) Cleanup() error { return p.Upstream.Cleanup() }
 
@@ -251,6 +258,7 @@ func classify(resp *http.Response, typ, msg string) *providers.Error {
 // Interface guards.
 var (
 	_ providers.ChatProvider = (*Bedrock)(nil)
+	_ providers.SecretHolder = (*Bedrock)(nil)
 	_ caddy.Provisioner      = (*Bedrock)(nil)
 	_ caddy.CleanerUpper     = (*Bedrock)(nil)
 	_ caddyfile.Unmarshaler  = (*Bedrock)(nil)
