@@ -283,7 +283,7 @@ func storeError(err error) error {
 		status = http.StatusNotFound
 	case errors.Is(err, keystore.ErrInvalid):
 		status = http.StatusBadRequest
-	case errors.Is(err, keystore.ErrRevoked), errors.Is(err, keystore.ErrExpired):
+	case errors.Is(err, keystore.ErrRevoked), errors.Is(err, keystore.ErrExpired), errors.Is(err, keystore.ErrRotated):
 		status = http.StatusConflict
 	}
 	return caddy.APIError{HTTPStatus: status, Err: err}

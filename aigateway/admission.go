@@ -79,7 +79,7 @@ type admission struct {
 	teamID    string
 	releases  []func()
 	resvID    string
-	estimate  int64 // tokens reserved against TPM and quotas
+	estimate  int64 // tokens reserved against TPM and quotas (0 when the key and team have neither)
 	price     governor.Price
 	priced    bool
 	maxTokens int64 // the completion cap after the key's and team's limits; 0: none
@@ -115,8 +115,10 @@ const (
 // a 429 (rate_limit_exceeded, or insufficient_quota for budgets and
 // quotas) with Retry-After. The admission's maxTokens is the completion
 // bound to write into the request, 0 for none; kind says whether there is
-// a completion to bound.
-func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, bodyLen int, askedMaxTokens int64, kind completionKind) (*admission, *providers.Error) {
+// a completion to bound. The prompt is reserved at its upper bound
+// (governor.PromptTokenBound of body), so that no answer can settle above
+// its reservation.
+func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key, model string, body []byte, askedMaxTokens int64, kind completionKind) (*admission, *providers.Error) {
 	ad := &admission{app: a}
 	ad.scopes = append(ad.scopes, scopeLimits{scope: keystore.KeyScope(key.ID), limits: key.Limits})
 	if key.Team != "" {
@@ -164,7 +166,15 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 			ad.maxTokens = m
 		}
 	}
-	prompt := governor.EstimatePromptTokens(bodyLen)
+	// The prompt's bound costs a scan of the body: only for requests that
+	// reserve tokens.
+	var prompt int64
+	for _, s := range ad.scopes {
+		if l := s.limits; l.TPM > 0 || l.BudgetMicros() > 0 || l.TokenQuota > 0 {
+			prompt = governor.PromptTokenBound(body, governor.ImageTokenMax(a.upstreamOf(model)))
+			break
+		}
+	}
 	if kind == noCompletion {
 		ad.maxTokens = 0
 		ad.estimate = prompt
@@ -248,6 +258,15 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 	return ad, nil
 }
 
+// upstreamOf is the upstream model name a public model is sent as; a name
+// that is no public model (ai_auth's) is its own.
+func (a *App) upstreamOf(model string) string {
+	if r, ok := a.models[model]; ok {
+		return r.upstreamModel
+	}
+	return model
+}
+
 // settle charges the actual usage: budgets and quotas replace the
 // reservation, TPM is corrected by the difference from the estimate, and
 // the parallel slots are released. It returns the request's cost. Calling
@@ -258,7 +277,7 @@ func (ad *admission) settle(ctx context.Context, u usage) int64 {
 	}
 	ad.settled = true
 	defer ad.release()
-	tokens := u.PromptTokens + u.CompletionTokens
+	tokens := max(u.PromptTokens, 0) + max(u.CompletionTokens, 0)
 	cost := governor.Cost(ad.price, governor.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
 	for _, s := range ad.scopes {
 		if s.limits.TPM > 0 {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -99,16 +100,30 @@ type Model struct {
 	Provider string `json:"provider"`
 	// UpstreamModel is the model name sent to the provider. Default: Name.
 	UpstreamModel string `json:"upstream_model,omitempty"`
-	// Price overrides the built-in price table for this model (USD per
-	// million tokens).
+	// Price is this public model's price (USD per million tokens). It
+	// belongs to the public name only: two models with the same upstream
+	// model may be priced differently. Without it the built-in table's
+	// price for the upstream model applies.
 	Price *governor.Price `json:"price,omitempty"`
 }
 
-// route is where a public model name goes.
+// route is where a public model name goes, and its configured price.
 type route struct {
 	providerName  string
 	provider      providers.Provider
 	upstreamModel string
+	price         governor.Price
+	priced        bool // price was configured
+}
+
+// validPrice reports whether every field of p is finite and non-negative.
+func validPrice(p governor.Price) bool {
+	for _, v := range [...]float64{p.InputPerM, p.OutputPerM, p.CachedInputPerM, p.CacheWritePerM} {
+		if !(v >= 0) || math.IsInf(v, 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // CaddyModule returns the Caddy module information.
@@ -167,7 +182,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.scrub = providers.NewScrubber(secrets)
 	a.models = make(map[string]route, len(a.Models))
-	overrides := make(map[string]governor.Price)
 	for _, m := range a.Models {
 		if m.Name == "" {
 			return errors.New("a model needs a name")
@@ -183,14 +197,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if up == "" {
 			up = m.Name
 		}
-		a.models[m.Name] = route{providerName: m.Provider, provider: p, upstreamModel: up}
-		a.modelList = append(a.modelList, m.Name)
+		r := route{providerName: m.Provider, provider: p, upstreamModel: up}
 		if m.Price != nil {
-			overrides[m.Name] = *m.Price
-			overrides[up] = *m.Price
+			if !validPrice(*m.Price) {
+				return fmt.Errorf("model %q: prices must be finite and non-negative", m.Name)
+			}
+			r.price, r.priced = *m.Price, true
 		}
+		a.models[m.Name] = r
+		a.modelList = append(a.modelList, m.Name)
 	}
-	a.prices = governor.DefaultPrices().With(overrides)
+	a.prices = governor.DefaultPrices()
 	sort.Strings(a.modelList)
 	return nil
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway/governor"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
@@ -89,7 +91,7 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 			return nil
 		}
 		var perr *providers.Error
-		ad, perr = h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens(), completionOf(r.URL.Path))
+		ad, perr = h.app.admit(r.Context(), w, key, in.Model, body, in.maxTokens(), completionOf(r.URL.Path))
 		if perr != nil {
 			rec.Status = perr.Status
 			writeError(w, openai.Inbound{}, perr)
@@ -109,7 +111,7 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	// The metered response must arrive as plain bytes.
 	r.Header.Del("Accept-Encoding")
 
-	mw := &meteredWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, dropUsageChunk: dropUsageChunk}
+	mw := &meteredWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, dropUsageChunk: dropUsageChunk, logger: h.app.logger}
 	returned := false
 	proxyStart := time.Now()
 	defer func() {
@@ -139,9 +141,12 @@ func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, e
 		if !ok {
 			// Cut short, or no usage reported: estimate, so a disconnect is
 			// never free (~4 bytes a prompt token, a token per chunk).
-			u = usage{PromptTokens: bodyLen / 4, CompletionTokens: mw.meter.deltas()}
+			u = usage{PromptTokens: governor.EstimatePromptTokens(int(bodyLen)), CompletionTokens: mw.meter.deltas()}
 		}
 		rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+		if u.adjusted {
+			warnUsageAdjusted(mw.logger, "ai_auth backend", rec.Model)
+		}
 		if writeErr != nil {
 			return 499
 		}
@@ -169,6 +174,7 @@ func (mw *meteredWriter) result(r *http.Request, bodyLen int64, returned bool, e
 type meteredWriter struct {
 	*caddyhttp.ResponseWriterWrapper
 	dropUsageChunk bool
+	logger         *zap.Logger
 	status         int
 	meter          usageMeter
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // pricedModel costs one dollar a token, so that budgets are easy to reason
-// about: a request's reserved maximum is its prompt estimate (body bytes/4)
-// plus its max_tokens, in dollars.
+// about: a request's reserved maximum is its prompt bound (a token per body
+// byte) plus its max_tokens, in dollars.
 const pricedModel = `		model priced mock mock-gpt {
 			input_price 1000000
 			output_price 1000000
@@ -30,7 +30,7 @@ const pricedModel = `		model priced mock mock-gpt {
 const budgetBody = `{"model":"priced","max_tokens":10,"messages":[{"role":"user","content":"say hello to the test"}]}`
 
 // reservedMax is what admission reserves for budgetBody, in dollars.
-var reservedMax = float64((len(budgetBody)+3)/4 + 10)
+var reservedMax = float64(len(budgetBody) + 10)
 
 type spent struct {
 	Spend *struct {

@@ -94,3 +94,36 @@ func TestCLIAgainstTheRealAdminAPI(t *testing.T) {
 		t.Fatalf("usage:\n%s", out)
 	}
 }
+
+// TestRotateOnlyLiveUnrotatedKeys: a key already rotated (grace 0s or not)
+// cannot be rotated again, which would make a second live successor: the
+// admin API answers 409 naming the successor, the CLI prints that, and no
+// key is made.
+func TestRotateOnlyLiveUnrotatedKeys(t *testing.T) {
+	e := newEnv(t)
+	old := e.createKey(map[string]any{"name": "rotate-once"})
+	var rot issued
+	e.admin("POST", "/ai_gateway/keys/"+old.ID+"/rotate", map[string]any{"grace": "0s"}, 201, &rot)
+	var before, after struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	e.admin("GET", "/ai_gateway/keys", nil, 200, &before)
+
+	var refusal struct {
+		Error string `json:"error"`
+	}
+	e.admin("POST", "/ai_gateway/keys/"+old.ID+"/rotate", map[string]any{"grace": "0s"}, 409, &refusal)
+	if !strings.Contains(refusal.Error, "rotate "+rot.ID+" instead") {
+		t.Fatalf("409 body does not name the successor %s: %q", rot.ID, refusal.Error)
+	}
+	_, errOut, err := runCLI(t, "keys", "rotate", old.ID)
+	if err == nil || !strings.Contains(errOut+err.Error(), "rotate "+rot.ID+" instead") {
+		t.Fatalf("CLI rotate of a rotated key: err %v, stderr %q", err, errOut)
+	}
+	e.admin("GET", "/ai_gateway/keys", nil, 200, &after)
+	if len(after.Keys) != len(before.Keys) {
+		t.Fatalf("refused rotations made keys: %d, were %d", len(after.Keys), len(before.Keys))
+	}
+	// The successor is live and rotates.
+	e.admin("POST", "/ai_gateway/keys/"+rot.ID+"/rotate", map[string]any{"grace": "1h"}, 201, nil)
+}

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway/governor"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
@@ -84,6 +85,9 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 		u = x.estimate(meter.deltas())
 	}
 	x.rec.PromptTokens, x.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	if u.adjusted {
+		x.usageAdjusted()
+	}
 	// A client that closes its connection after the whole answer (as SDKs
 	// do) has not cut anything short: only a failed copy is examined, and
 	// a stream's copy failing after its [DONE] was passed on is not one
@@ -237,10 +241,11 @@ func readAnswer(buf []byte, r io.Reader, size int64) (body []byte, whole bool, e
 const statusClientClosed = 499
 
 // estimate is the usage charged when the upstream reported none (a stream
-// cut short): ~4 bytes a prompt token, a token per streamed delta, so that a
-// disconnect is never free.
+// cut short): the prompt estimate (governor.EstimatePromptTokens, ~4 bytes
+// a token), a token per streamed delta, so that a disconnect is never free.
+// It stays within the reservation, whose prompt part is a bound.
 func (x *exchange) estimate(deltas int64) usage {
-	return usage{PromptTokens: x.bodyLen / 4, CompletionTokens: deltas}
+	return usage{PromptTokens: governor.EstimatePromptTokens(int(x.bodyLen)), CompletionTokens: deltas}
 }
 
 // chat decodes the request in the client's dialect, sends it to the
@@ -270,6 +275,9 @@ func (x *exchange) chat(body []byte) {
 			return
 		}
 		x.rec.PromptTokens, x.rec.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
+		if resp.Usage.Adjusted {
+			x.usageAdjusted()
+		}
 		out, err := x.dialect.EncodeChat(resp)
 		if err != nil {
 			x.fail(err)
@@ -346,6 +354,9 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 	}
 	if u != nil {
 		x.rec.PromptTokens, x.rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+		if u.Adjusted {
+			x.usageAdjusted()
+		}
 	} else {
 		e := x.estimate(deltas)
 		x.rec.PromptTokens, x.rec.CompletionTokens = e.PromptTokens, e.CompletionTokens
@@ -375,6 +386,9 @@ func (x *exchange) embed(body []byte) {
 		return
 	}
 	x.rec.PromptTokens = resp.Usage.PromptTokens
+	if resp.Usage.Adjusted {
+		x.usageAdjusted()
+	}
 	x.writeJSON(openai.EncodeEmbeddingResponse(resp, format))
 }
 
@@ -403,6 +417,23 @@ func (x *exchange) countTokens(body []byte) {
 		return
 	}
 	x.writeJSON([]byte(`{"input_tokens":` + itoa(int(n)) + `}`))
+}
+
+// usageAdjusted logs an upstream usage report whose counts were out of
+// range (negative, or above providers.MaxUsageTokens) and were clamped: the
+// request is metered with the clamped counts, and the upstream is worth a
+// look.
+func (x *exchange) usageAdjusted() {
+	warnUsageAdjusted(x.h.logger, x.target.providerName, x.rec.Model)
+}
+
+// warnUsageAdjusted logs that a provider reported token counts out of range.
+func warnUsageAdjusted(logger *zap.Logger, provider, model string) {
+	if logger == nil {
+		return
+	}
+	logger.Warn("upstream reported token usage out of range; counts clamped to [0, max]",
+		zap.String("provider", provider), zap.String("model", model), zap.Int64("max", providers.MaxUsageTokens))
 }
 
 func (x *exchange) writeJSON(body []byte) {

@@ -132,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if ep.op == providers.OpEmbeddings || ep.op == opCountTokens {
 		kind = noCompletion
 	}
-	ad, perr := h.app.admit(r.Context(), w, key, in.Model, len(body), in.maxTokens(), kind)
+	ad, perr := h.app.admit(r.Context(), w, key, in.Model, body, in.maxTokens(), kind)
 	if perr != nil {
 		rec.Status = perr.Status
 		writeError(w, ep.dialect, perr)

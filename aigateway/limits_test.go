@@ -83,14 +83,14 @@ func TestRateLimitsThroughTheGateway(t *testing.T) {
 // per minute, before it reaches the upstream.
 func TestTPMLimit(t *testing.T) {
 	e := newEnv(t)
-	k := e.createKey(map[string]any{"name": "tpm", "limits": map[string]any{"tpm": 100}})
+	k := e.createKey(map[string]any{"name": "tpm", "limits": map[string]any{"tpm": 200}})
 	e.mock.Reset()
 	code, hdr, body := e.do("POST", "/v1/chat/completions", k.Key, `{"model":"gpt-test","max_tokens":500,"messages":[{"role":"user","content":"x"}]}`)
 	if code != 429 || errorCode(t, body) != "rate_limit_exceeded" || len(e.mock.Requests()) != 0 {
 		t.Fatalf("request over tpm: %d %s", code, body)
 	}
 	code, hdr, body = e.do("POST", "/v1/chat/completions", k.Key, `{"model":"gpt-test","max_tokens":20,"messages":[{"role":"user","content":"x"}]}`)
-	if code != 200 || hdr.Get("X-Ratelimit-Limit-Tokens") != "100" || hdr.Get("X-Ratelimit-Remaining-Tokens") == "" {
+	if code != 200 || hdr.Get("X-Ratelimit-Limit-Tokens") != "200" || hdr.Get("X-Ratelimit-Remaining-Tokens") == "" {
 		t.Fatalf("request under tpm: %d %v %s", code, hdr, body)
 	}
 }

@@ -22,6 +22,9 @@ const maxMeteredJSON = 16 << 20
 type usage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
+	// adjusted: the upstream's counts were out of range and were clamped
+	// (providers.UsageCounts), which the caller logs.
+	adjusted bool
 }
 
 // usageMeter reads the usage of an OpenAI-format response as it is written
@@ -155,7 +158,9 @@ func (m *sseMeter) inspect(ev []byte) bool {
 // reports whether "choices" is missing, null or empty. ok is false when the
 // body is not a JSON object, has no usage object, or its token counts are
 // not integers: the same answers json.Unmarshal into a struct gives, except
-// that names must match exactly, as the upstream wrote them.
+// that names must match exactly, as the upstream wrote them. Counts out of
+// range are clamped as the providers' decoders clamp them
+// (providers.UsageCounts), and u.adjusted says so.
 func scanUsage(body []byte) (u usage, ok, noChoices bool) {
 	u, ok, noChoices, _ = scanAnswer(body)
 	return u, ok, noChoices
@@ -211,6 +216,9 @@ func scanAnswer(body []byte) (u usage, ok, noChoices, valid bool) {
 		}
 		*dst = n
 	}
+	var c providers.UsageCounts
+	u.PromptTokens, u.CompletionTokens = c.Of(u.PromptTokens), c.Of(u.CompletionTokens)
+	u.adjusted = c.Adjusted()
 	return u, us.Err() == nil, noChoices, true
 }
 

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
 // usageByDecoding is what scanUsage replaced: a json.Unmarshal of the
-// whole body. It is the reference the scan is held to.
+// whole body, its counts then clamped as every decoder clamps them. It is
+// the reference the scan is held to.
 func usageByDecoding(body []byte) (u usage, ok, noChoices bool) {
 	var chunk struct {
 		Choices []json.RawMessage `json:"choices"`
@@ -16,7 +19,11 @@ func usageByDecoding(body []byte) (u usage, ok, noChoices bool) {
 	if json.Unmarshal(body, &chunk) != nil || chunk.Usage == nil {
 		return usage{}, false, false
 	}
-	return *chunk.Usage, true, len(chunk.Choices) == 0
+	u := *chunk.Usage
+	var c providers.UsageCounts
+	u.PromptTokens, u.CompletionTokens = c.Of(u.PromptTokens), c.Of(u.CompletionTokens)
+	u.adjusted = c.Adjusted()
+	return u, true, len(chunk.Choices) == 0
 }
 
 var scanUsageSeeds = []string{
@@ -25,6 +32,8 @@ var scanUsageSeeds = []string{
 	`{"choices":null,"usage":{"prompt_tokens":1}}`,
 	`{"usage":{"prompt_tokens":1,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1}}}`,
 	`{"usage":null}`,
+	`{"choices":[],"usage":{"prompt_tokens":-1000000,"completion_tokens":3}}`,
+	`{"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":-1}}`,
 	`{"usage":{"prompt_tokens":1.5}}`,
 	`{"usage":{"prompt_tokens":"1"}}`,
 	`{"usage":{"prompt_tokens":null,"completion_tokens":4}}`,
@@ -39,6 +48,25 @@ var scanUsageSeeds = []string{
 	`{"text":"\"usage\":{\"prompt_tokens\":5}"}`,
 	`{"choices":[{"delta":{"usage":{"prompt_tokens":5}}}]}`,
 	``,
+}
+
+// TestScanUsageSanitizes: the passthrough and ai_auth meter clamps counts
+// out of range as the decoders do, and says so.
+func TestScanUsageSanitizes(t *testing.T) {
+	tests := []struct {
+		body string
+		want usage
+	}{
+		{`{"usage":{"prompt_tokens":7,"completion_tokens":3}}`, usage{PromptTokens: 7, CompletionTokens: 3}},
+		{`{"usage":{"prompt_tokens":-1000000,"completion_tokens":3}}`, usage{CompletionTokens: 3, adjusted: true}},
+		{`{"usage":{"prompt_tokens":5,"completion_tokens":-3}}`, usage{PromptTokens: 5, adjusted: true}},
+		{`{"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":1}}`, usage{PromptTokens: providers.MaxUsageTokens, CompletionTokens: 1, adjusted: true}},
+	}
+	for _, tt := range tests {
+		if u, ok, _ := scanUsage([]byte(tt.body)); !ok || u != tt.want {
+			t.Errorf("%s: %+v %v, want %+v", tt.body, u, ok, tt.want)
+		}
+	}
 }
 
 func TestScanUsageMatchesDecoding(t *testing.T) {

@@ -63,15 +63,17 @@ func registerMetrics(reg *prometheus.Registry) error {
 	return nil
 }
 
-// observe counts a finished request in the metrics.
+// observe counts a finished request in the metrics. Counts are sanitized
+// where usage is decoded; a negative one is still never added, since a
+// Prometheus counter panics on it.
 func observe(rec *keystore.UsageRecord, upstream time.Duration) {
 	initMetrics()
 	if rec.Provider == "" && rec.Model == "" {
 		return
 	}
 	metrics.requests.WithLabelValues(rec.Model, rec.Provider, strconv.Itoa(rec.Status)).Inc()
-	metrics.tokens.WithLabelValues(rec.Model, rec.Provider, "prompt").Add(float64(rec.PromptTokens))
-	metrics.tokens.WithLabelValues(rec.Model, rec.Provider, "completion").Add(float64(rec.CompletionTokens))
+	metrics.tokens.WithLabelValues(rec.Model, rec.Provider, "prompt").Add(float64(max(rec.PromptTokens, 0)))
+	metrics.tokens.WithLabelValues(rec.Model, rec.Provider, "completion").Add(float64(max(rec.CompletionTokens, 0)))
 	if rec.CostMicros > 0 {
 		metrics.cost.WithLabelValues(rec.Model, rec.Provider).Add(float64(rec.CostMicros) / 1e6)
 	}
@@ -130,13 +132,21 @@ func (a *App) governance() (keystore.Governance, error) {
 	return g, nil
 }
 
-// priceOf finds a public model's price: the Caddyfile's, else the built-in
-// table's for the upstream model name, else for the public name.
+// priceOf finds the price of the model a request was admitted for, by the
+// name the client sent (the public model, or for ai_auth the model in the
+// body): the price configured for that public model, else the built-in
+// table's for its upstream model, else the built-in table's for the name.
+// A configured price is never looked up by upstream name, so public models
+// sharing an upstream model keep their own prices.
 func (a *App) priceOf(model string) (governor.Price, bool) {
+	r, ok := a.models[model]
+	if ok && r.priced {
+		return r.price, true
+	}
 	if a.prices == nil {
 		return governor.Price{}, false
 	}
-	if r, ok := a.models[model]; ok {
+	if ok {
 		if p, ok := a.prices.Lookup(r.upstreamModel); ok {
 			return p, true
 		}

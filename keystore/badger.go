@@ -733,9 +733,11 @@ func (s *BadgerStore) RevokeKey(ctx context.Context, id string) (Key, error) {
 // and limits (no expiry: set one with UpdateKey if needed) and makes the old
 // key expire at the earlier of its current expiry and now+grace. A
 // key.rotate audit entry (target: the old id; details: new_id, grace) is
-// committed in the same transaction. A revoked key cannot be
-// rotated (ErrRevoked); a negative grace is ErrInvalid. Rotating a key twice
-// is allowed: RotatedTo then names the newest successor.
+// committed in the same transaction. Only a live key that was never
+// rotated can be: a revoked key is ErrRevoked, an expired one ErrExpired,
+// and a key already rotated ErrRotated (rotating it again would make a
+// second live successor; rotate the one RotatedTo names). A negative grace
+// is ErrInvalid.
 func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Duration) (Key, string, Key, error) {
 	if grace < 0 {
 		return Key{}, "", Key{}, fmt.Errorf("%w: negative grace period", ErrInvalid)
@@ -751,8 +753,13 @@ func (s *BadgerStore) RotateKey(ctx context.Context, id string, grace time.Durat
 		if oldSK, err = getStored(txn, id); err != nil {
 			return nil, err
 		}
-		if oldSK.Status == StatusRevoked {
-			return nil, ErrRevoked
+		switch {
+		case oldSK.Status == StatusRevoked:
+			return nil, fmt.Errorf("%w: key %s is revoked; only a live key can be rotated", ErrRevoked, oldSK.ID)
+		case oldSK.RotatedTo != "":
+			return nil, fmt.Errorf("%w: key %s was rotated to %s; rotate %s instead", ErrRotated, oldSK.ID, oldSK.RotatedTo, oldSK.RotatedTo)
+		case oldSK.StatusAt(now) == StatusExpired:
+			return nil, fmt.Errorf("%w: key %s has expired; only a live key can be rotated", ErrExpired, oldSK.ID)
 		}
 		newSK = storedKey{
 			Key: Key{

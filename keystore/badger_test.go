@@ -360,6 +360,39 @@ func TestRotate(t *testing.T) {
 			t.Errorf("revoked: %v", err)
 		}
 	})
+
+	// Only a live key never rotated can be rotated: a rotated key, in its
+	// grace period or after it, would otherwise get a second live
+	// successor. The error names the successor to rotate instead.
+	t.Run("rotated or expired", func(t *testing.T) {
+		for _, grace := range []time.Duration{0, time.Hour} {
+			k, _ := mustCreate(t, s, KeySpec{Name: "twice"})
+			nk, _, _, err := s.RotateKey(ctx, k.ID, grace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, _ := s.ListKeys(ctx)
+			_, _, _, err = s.RotateKey(ctx, k.ID, grace)
+			if !errors.Is(err, ErrRotated) || !strings.Contains(err.Error(), "rotate "+nk.ID+" instead") {
+				t.Fatalf("grace %v: second rotation of %s: %v", grace, k.ID, err)
+			}
+			if after, _ := s.ListKeys(ctx); len(after) != len(before) {
+				t.Fatalf("grace %v: a refused rotation made a key (%d keys, were %d)", grace, len(after), len(before))
+			}
+			if got, _ := s.GetKey(ctx, k.ID); got.RotatedTo != nk.ID {
+				t.Fatalf("grace %v: the old key now points at %q, want %q", grace, got.RotatedTo, nk.ID)
+			}
+			// The successor rotates as usual.
+			if _, _, _, err := s.RotateKey(ctx, nk.ID, grace); err != nil {
+				t.Fatalf("grace %v: rotating the successor: %v", grace, err)
+			}
+		}
+		exp, _ := mustCreate(t, s, KeySpec{Name: "expiring", ExpiresAt: ptr(time.Now().Add(50 * time.Millisecond))})
+		time.Sleep(60 * time.Millisecond)
+		if _, _, _, err := s.RotateKey(ctx, exp.ID, time.Hour); !errors.Is(err, ErrExpired) {
+			t.Errorf("expired: %v", err)
+		}
+	})
 }
 
 func TestUpdateInvalidatesCache(t *testing.T) {

@@ -27,6 +27,9 @@ var (
 	// ErrExpired means the key exists but its expiry (or rotation grace
 	// period) has passed.
 	ErrExpired = errors.New("API key expired")
+	// ErrRotated means the key was already rotated: only its newest
+	// successor, which RotatedTo names, can be rotated.
+	ErrRotated = errors.New("API key already rotated")
 	// ErrInvalid wraps validation failures of admin input (bad name, bad glob).
 	ErrInvalid = errors.New("invalid input")
 	// ErrClosed means the store was closed.

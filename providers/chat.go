@@ -190,6 +190,10 @@ type Usage struct {
 	CachedTokens     int64
 	CacheWriteTokens int64
 	ReasoningTokens  int64
+	// Adjusted says that the upstream reported a count out of range
+	// (negative, or above MaxUsageTokens) and the decoder clamped it; see
+	// [UsageCounts]. The gateway logs a warning for it.
+	Adjusted bool
 }
 
 // ChatResponse is a complete (non-streamed) answer.

@@ -184,15 +184,17 @@ func stopFromFinish(f providers.FinishReason) string {
 }
 
 // usageFromWire converts to canonical usage, where prompt tokens include
-// cache reads and writes.
+// cache reads and writes. Each count is sanitized before they are added
+// up (providers.UsageCounts).
 func usageFromWire(u wireUsage) providers.Usage {
-	in, out, cw, cr := val(u.InputTokens), val(u.OutputTokens), val(u.CacheCreationInputTokens), val(u.CacheReadInputTokens)
-	return providers.Usage{
+	var c providers.UsageCounts
+	in, out, cw, cr := c.Of(val(u.InputTokens)), c.Of(val(u.OutputTokens)), c.Of(val(u.CacheCreationInputTokens)), c.Of(val(u.CacheReadInputTokens))
+	return c.Usage(providers.Usage{
 		PromptTokens:     in + cr + cw,
 		CompletionTokens: out,
 		CachedTokens:     cr,
 		CacheWriteTokens: cw,
-	}
+	})
 }
 
 // mergeUsage lays the counters present in later over earlier.

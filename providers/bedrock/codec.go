@@ -302,17 +302,20 @@ type usage struct {
 }
 
 // canonical converts usage to OpenAI's convention, where prompt tokens
-// include the cached ones.
+// include the cached ones. Each count is sanitized before they are added
+// up (providers.UsageCounts).
 func (u *usage) canonical() providers.Usage {
 	if u == nil {
 		return providers.Usage{}
 	}
-	return providers.Usage{
-		PromptTokens:     u.InputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens,
-		CompletionTokens: u.OutputTokens,
-		CachedTokens:     u.CacheReadInputTokens,
-		CacheWriteTokens: u.CacheWriteInputTokens,
-	}
+	var c providers.UsageCounts
+	read, write := c.Of(u.CacheReadInputTokens), c.Of(u.CacheWriteInputTokens)
+	return c.Usage(providers.Usage{
+		PromptTokens:     c.Of(u.InputTokens) + read + write,
+		CompletionTokens: c.Of(u.OutputTokens),
+		CachedTokens:     read,
+		CacheWriteTokens: write,
+	})
 }
 
 // finishReason maps a stopReason.

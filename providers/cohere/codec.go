@@ -269,17 +269,18 @@ type tokenCounts struct {
 }
 
 // canonical converts usage, preferring tokens over billed_units field by
-// field.
+// field, every count sanitized (providers.UsageCounts).
 func (u *usage) canonical() providers.Usage {
 	var out providers.Usage
 	if u == nil {
 		return out
 	}
+	var counts providers.UsageCounts
 	pick := func(get func(*tokenCounts) *float64) int64 {
 		for _, c := range []*tokenCounts{u.Tokens, u.BilledUnits} {
 			if c != nil {
 				if v := get(c); v != nil {
-					return toInt(*v)
+					return counts.Of(toInt(*v))
 				}
 			}
 		}
@@ -288,17 +289,22 @@ func (u *usage) canonical() providers.Usage {
 	out.PromptTokens = pick(func(c *tokenCounts) *float64 { return c.InputTokens })
 	out.CompletionTokens = pick(func(c *tokenCounts) *float64 { return c.OutputTokens })
 	if u.CachedTokens != nil {
-		out.CachedTokens = toInt(*u.CachedTokens)
+		out.CachedTokens = counts.Of(toInt(*u.CachedTokens))
 	}
-	return out
+	return counts.Usage(out)
 }
 
+// toInt rounds a count Cohere sends as a number to an integer. NaN is
+// -1, so that the sanitizer counts it as out of range; values beyond int64
+// saturate and are clamped there too.
 func toInt(f float64) int64 {
-	if math.IsNaN(f) || f < 0 {
-		return 0
-	}
-	if f > math.MaxInt32*1024 {
-		return math.MaxInt32 * 1024
+	switch {
+	case math.IsNaN(f):
+		return -1
+	case f >= math.MaxInt64:
+		return math.MaxInt64
+	case f <= math.MinInt64:
+		return math.MinInt64
 	}
 	return int64(math.Round(f))
 }

@@ -47,14 +47,17 @@ type usageMetadata struct {
 // promptTokenCount already includes cachedContentTokenCount; tool-use
 // prompt tokens (search or code results fed back) are billed as input;
 // candidatesTokenCount excludes thinking, which OpenAI counts in
-// completion tokens.
+// completion tokens. Each count is sanitized before they are added up
+// (providers.UsageCounts).
 func (u *usageMetadata) usage() providers.Usage {
-	return providers.Usage{
-		PromptTokens:     u.PromptTokenCount + u.ToolUsePromptTokenCount,
-		CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount,
-		CachedTokens:     u.CachedContentTokenCount,
-		ReasoningTokens:  u.ThoughtsTokenCount,
-	}
+	var c providers.UsageCounts
+	thoughts := c.Of(u.ThoughtsTokenCount)
+	return c.Usage(providers.Usage{
+		PromptTokens:     c.Of(u.PromptTokenCount) + c.Of(u.ToolUsePromptTokenCount),
+		CompletionTokens: c.Of(u.CandidatesTokenCount) + thoughts,
+		CachedTokens:     c.Of(u.CachedContentTokenCount),
+		ReasoningTokens:  thoughts,
+	})
 }
 
 // now and newID are variables so that tests can pin them.

@@ -47,6 +47,8 @@ func finishReason(s string) providers.FinishReason {
 	return providers.FinishStop
 }
 
+// decodeUsage converts usage to canonical form, every count sanitized
+// (providers.SanitizeUsage).
 func decodeUsage(u *wireUsage) providers.Usage {
 	out := providers.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
 	if d := u.PromptTokensDetails; d != nil {
@@ -55,7 +57,7 @@ func decodeUsage(u *wireUsage) providers.Usage {
 	if d := u.CompletionTokensDetails; d != nil {
 		out.ReasoningTokens = d.ReasoningTokens
 	}
-	return out
+	return providers.SanitizeUsage(out)
 }
 
 // EncodeChatResponse renders a canonical answer as an OpenAI
