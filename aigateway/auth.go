@@ -51,6 +51,15 @@ func stripKeyHeaders(h http.Header) {
 // request's key and removes every key header from the request. On failure it
 // has written the error and returns false.
 func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d providers.Inbound) (keystore.Key, bool) {
+	if !a.waitStarted(r.Context()) {
+		// Caddy may open the listeners before this app starts; a request
+		// then waits, and gets this only if the start failed or took
+		// longer than startWait.
+		e := errStoreUnavailable()
+		e.RetryAfter = 1
+		writeError(w, d, e)
+		return keystore.Key{}, false
+	}
 	store, err := a.keyStore()
 	if err != nil {
 		a.logger.Error("key store unavailable", zap.Error(err))
