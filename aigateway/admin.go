@@ -96,8 +96,13 @@ type issuedKey struct {
 	OldKey *keyView `json:"old_key,omitempty"`
 }
 
-func runningStore() (keystore.Store, error) {
-	app := current.Load()
+// runningStore returns the running app's store, waiting for an app that is
+// still starting (Caddy serves the admin API before the apps start).
+func runningStore(r *http.Request) (keystore.Store, error) {
+	app, stillStarting := runningApp(r.Context())
+	if stillStarting {
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the ai_gateway app is still starting (opening the key store): try again")}
+	}
 	if app == nil {
 		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the ai_gateway app is not running: add the ai_gateway global option or directive to the config")}
 	}
@@ -109,7 +114,7 @@ func runningStore() (keystore.Store, error) {
 }
 
 func (a *AdminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
-	store, err := runningStore()
+	store, err := runningStore(r)
 	if err != nil {
 		return err
 	}
@@ -141,7 +146,7 @@ func (a *AdminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *AdminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
-	store, err := runningStore()
+	store, err := runningStore(r)
 	if err != nil {
 		return err
 	}
@@ -222,7 +227,7 @@ func (a *AdminAPI) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(r, "GET")
 	}
-	store, err := runningStore()
+	store, err := runningStore(r)
 	if err != nil {
 		return err
 	}

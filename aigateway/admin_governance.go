@@ -15,8 +15,8 @@ import (
 )
 
 // runningGovernance returns the running store's governance side.
-func runningGovernance() (keystore.Governance, error) {
-	store, err := runningStore()
+func runningGovernance(r *http.Request) (keystore.Governance, error) {
+	store, err := runningStore(r)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func spendOf(r *http.Request, g keystore.Governance, scope, period string) *spen
 }
 
 func (a *AdminAPI) handleTeams(w http.ResponseWriter, r *http.Request) error {
-	g, err := runningGovernance()
+	g, err := runningGovernance(r)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (a *AdminAPI) handleTeams(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *AdminAPI) handleTeam(w http.ResponseWriter, r *http.Request) error {
-	g, err := runningGovernance()
+	g, err := runningGovernance(r)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (a *AdminAPI) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(r, "GET")
 	}
-	g, err := runningGovernance()
+	g, err := runningGovernance(r)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (a *AdminAPI) handleBackup(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(r, "GET")
 	}
-	g, err := runningGovernance()
+	g, err := runningGovernance(r)
 	if err != nil {
 		return err
 	}

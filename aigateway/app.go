@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
@@ -69,6 +70,7 @@ type App struct {
 	logger    *zap.Logger
 
 	inflight *inflightBudget
+	gate     *startGate // opens when Start succeeded or the app ended without starting
 
 	storeMu  *sync.Mutex // guards store and storeKey; a pointer so App copies cheaply in CaddyModule
 	store    keystore.Store
@@ -140,6 +142,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.storeMu = new(sync.Mutex)
+	a.gate = newStartGate()
 	if a.Store == nil {
 		a.Store = &StoreConfig{}
 	}
@@ -220,6 +223,7 @@ func (a *App) Start() error {
 		return err
 	}
 	current.Store(a)
+	a.gate.open(true)
 	a.auditConfig()
 	if keys, err := store.ListKeys(context.Background()); err == nil && len(keys) == 0 {
 		a.logger.Info("no API keys yet; create the first one with `caddy ai-gateway keys create --name <name>` " +
@@ -241,6 +245,7 @@ func (a *App) Cleanup() error {
 	if a.storeMu == nil {
 		return nil // never provisioned
 	}
+	a.gate.open(false) // wakes requests that waited for a Start that never came
 	a.storeMu.Lock()
 	defer a.storeMu.Unlock()
 	if a.storeKey == "" {
@@ -250,6 +255,97 @@ func (a *App) Cleanup() error {
 	a.storeKey, a.store = "", nil
 	_, err := storePool.Delete(k)
 	return err
+}
+
+// startWait bounds how long a request that arrives while the app is
+// starting waits for it. Caddy starts its apps in no fixed order, so the
+// HTTP server (and the admin API, which is up even before provisioning) can
+// take requests before Start has opened the store.
+const startWait = 10 * time.Second
+
+// startGate is one app's start: requests wait on it instead of failing in
+// the moment between the listeners opening and Start.
+type startGate struct {
+	done chan struct{} // closed by open
+	ok   atomic.Bool   // Start succeeded
+	once sync.Once
+}
+
+// starting counts the apps provisioned but neither started nor cleaned up,
+// so the admin API can tell "starting" (wait) from "not configured"
+// (answer at once); changed is closed and replaced on every decrement.
+var starting struct {
+	sync.Mutex
+	n       int
+	changed chan struct{}
+}
+
+func newStartGate() *startGate {
+	starting.Lock()
+	starting.n++
+	if starting.changed == nil {
+		starting.changed = make(chan struct{})
+	}
+	starting.Unlock()
+	return &startGate{done: make(chan struct{})}
+}
+
+// open ends the wait, once: ok says whether the app started.
+func (g *startGate) open(ok bool) {
+	g.once.Do(func() {
+		g.ok.Store(ok)
+		close(g.done)
+		starting.Lock()
+		starting.n--
+		close(starting.changed)
+		starting.changed = make(chan struct{})
+		starting.Unlock()
+	})
+}
+
+// waitStarted reports whether the app has started, waiting (bounded by
+// startWait and ctx) if it is still starting. One atomic load once started.
+func (a *App) waitStarted(ctx context.Context) bool {
+	if a.gate.ok.Load() {
+		return true
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-a.gate.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return a.gate.ok.Load()
+}
+
+// runningApp returns the running app. While an app is provisioned but not
+// yet started it waits for it (bounded by startWait and ctx); it returns
+// nil at once when no app is configured or starting, and nil with
+// stillStarting set when the wait ran out.
+func runningApp(ctx context.Context) (app *App, stillStarting bool) {
+	var t *time.Timer
+	for {
+		// current is set before the gate opens, so an app seen done
+		// under the lock is seen by this load.
+		starting.Lock()
+		app, n, changed := current.Load(), starting.n, starting.changed
+		starting.Unlock()
+		if app != nil || n == 0 {
+			return app, false
+		}
+		if t == nil {
+			t = time.NewTimer(startWait)
+			defer t.Stop()
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return nil, true
+		case <-ctx.Done():
+			return nil, true
+		}
+	}
 }
 
 // current is the running app, for the admin API (which Caddy builds before

@@ -55,6 +55,16 @@ func stripKeyHeaders(h http.Header) {
 // the request. On failure it has written the error, in dialect d, and
 // returns false.
 func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d providers.Inbound) (keystore.Key, bool) {
+	if !a.waitStarted(r.Context()) {
+		// Caddy may open the listeners before this app starts; a request
+		// then waits, and gets this only if the start failed or took
+		// longer than startWait.
+		e := errStoreUnavailable()
+		e.RetryAfter = 1
+		closeIfBodyUnread(w, r)
+		writeError(w, d, e)
+		return keystore.Key{}, false
+	}
 	if queryHoldsKey(r) {
 		a.authFailed(r, keystore.Key{})
 		closeIfBodyUnread(w, r)
