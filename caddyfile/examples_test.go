@@ -52,11 +52,17 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-// TestExampleLogFilterRedactsKeys builds the access-log encoder of the
-// ai-auth-reverse-proxy example from its adapted JSON and checks that it
+// TestExampleLogFilterRedactsKeys builds the access-log encoder of each
+// example with a log filter from its adapted JSON and checks that it
 // redacts every header a gateway key may arrive in.
 func TestExampleLogFilterRedactsKeys(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "examples", "ai-auth-reverse-proxy", "Caddyfile"))
+	for _, example := range []string{"ai-auth-reverse-proxy", "production"} {
+		t.Run(example, func(t *testing.T) { testExampleLogFilter(t, example) })
+	}
+}
+
+func testExampleLogFilter(t *testing.T, example string) {
+	data, err := os.ReadFile(filepath.Join("..", "examples", example, "Caddyfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +129,45 @@ func TestExampleLogFilterRedactsKeys(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("the access log line lacks %s:\n%s", want, line)
 		}
+	}
+}
+
+// TestCaddyRedactsByDefault pins which request headers Caddy itself
+// redacts in its logs, as the README's "Logs" section and the examples'
+// comments say: Authorization, Proxy-Authorization, Cookie and Set-Cookie,
+// and not the other headers a gateway key may arrive in, which is why the
+// examples add a filter.
+func TestCaddyRedactsByDefault(t *testing.T) {
+	const secret = "sk-gw-secret-value"
+	tests := []struct {
+		header   string
+		redacted bool
+	}{
+		{"Authorization", true},
+		{"Proxy-Authorization", true},
+		{"Cookie", true},
+		{"Set-Cookie", true},
+		{"X-Api-Key", false},
+		{"Api-Key", false},
+		{"X-Goog-Api-Key", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+			r.Header.Set(tt.header, secret)
+			enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+			buf, err := enc.EncodeEntry(zapcore.Entry{Message: "handled request"},
+				[]zapcore.Field{zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: r})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := buf.String()
+			if got := !strings.Contains(line, secret); got != tt.redacted {
+				t.Errorf("%s redacted = %v, want %v:\n%s", tt.header, got, tt.redacted, line)
+			}
+			if tt.redacted && !strings.Contains(line, `"`+tt.header+`":["REDACTED"]`) {
+				t.Errorf("%s is not logged as [\"REDACTED\"]:\n%s", tt.header, line)
+			}
+		})
 	}
 }

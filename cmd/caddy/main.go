@@ -1,5 +1,6 @@
 // Command caddy is Caddy with its standard modules and the AI gateway
-// plugin built in: `go run ./cmd/caddy run --config examples/quickstart/Caddyfile`.
+// plugin built in: `go build -o caddy ./cmd/caddy && ./caddy run --config
+// examples/quickstart/Caddyfile`.
 package main
 
 import (

@@ -1,6 +1,10 @@
-// Command testall runs every test of the repository: `go test -race ./...`,
-// then each fuzz target for a short while (FUZZTIME, default 4s), so that
-// the fuzzers' seed corpora and a little exploration run on every change.
+// Command testall runs every test of the repository: `go test -race ./...`;
+// then the xcaddy phase, which builds Caddy with the README's xcaddy command
+// and runs the quickstart and the production example with it
+// (internal/xcaddytest, alone, so that its build does not compete with the
+// other packages' tests); then each fuzz target for a short while
+// (FUZZTIME, default 4s), so that the fuzzers' seed corpora and a little
+// exploration run on every change.
 // Long fuzzing belongs to a benchmark run: FUZZTIME=10m go run ./cmd/testall.
 //
 //	go run ./cmd/testall
@@ -22,6 +26,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/xcaddytest"
 )
 
 // recountBudget is the count budget of a rerun after the coordinator race.
@@ -36,6 +43,15 @@ func main() {
 	if _, err := run("go", "test", "-race", "-timeout", "25m", "./..."); err != nil {
 		failed++
 	}
+
+	// -count=1: the build reads the whole repository, which go test's cache
+	// does not track.
+	start := time.Now()
+	if _, err := runEnv([]string{xcaddytest.EnvRun + "=1"}, "go", "test", "-race", "-count=1", "-timeout", "20m", "-v",
+		"-run", "^(TestXcaddyBuild|TestProductionExample)$", "./internal/xcaddytest"); err != nil {
+		failed++
+	}
+	fmt.Printf("xcaddy phase: %s\n", time.Since(start).Round(time.Second))
 
 	targets, err := fuzzTargets()
 	if err != nil {
@@ -172,8 +188,14 @@ func fuzzTargets() ([]target, error) {
 
 // run runs a command with its output on ours, and returns that output too.
 func run(name string, args ...string) ([]byte, error) {
+	return runEnv(nil, name, args...)
+}
+
+// runEnv is run with env added to the environment.
+func runEnv(env []string, name string, args ...string) ([]byte, error) {
 	var out bytes.Buffer
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = io.MultiWriter(os.Stdout, &out)
 	cmd.Stderr = io.MultiWriter(os.Stderr, &out)
 	err := cmd.Run()
