@@ -332,6 +332,13 @@ func (s *BadgerStore) timeNow() time.Time {
 	return s.now().UTC().Round(0) // Round(0) strips the monotonic reading
 }
 
+// notFound wraps ErrNotFound with what was looked for, so that an admin
+// who mistyped an ID reads which one was not found. The ID is quoted: it
+// comes from a request path.
+func notFound(kind, id string) error {
+	return fmt.Errorf("%s %q %w", kind, id, ErrNotFound)
+}
+
 func keyIDKey(id string) []byte { return []byte(prefixKeyByID + id) }
 
 func keyHashKey(h [32]byte) []byte {
@@ -340,7 +347,7 @@ func keyHashKey(h [32]byte) []byte {
 }
 
 // getStored reads the key with the given ID from k/id/<id>, which holds its
-// hash and full record. A missing ID is ErrNotFound.
+// hash and full record. A missing ID is ErrNotFound, naming the ID.
 func getStored(txn *badger.Txn, id string) (storedKey, error) {
 	var sk storedKey
 	if id == "" {
@@ -348,7 +355,7 @@ func getStored(txn *badger.Txn, id string) (storedKey, error) {
 	}
 	item, err := txn.Get(keyIDKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return sk, ErrNotFound
+		return sk, notFound("key", id)
 	}
 	if err != nil {
 		return sk, err

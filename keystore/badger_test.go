@@ -104,8 +104,12 @@ func TestCreateAuthenticate(t *testing.T) {
 			t.Errorf("Authenticate(%q) = %v, want %v", tc.in, err, tc.want)
 		}
 	}
-	if _, err := s.GetKey(ctx, "key_missing"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetKey(missing) = %v", err)
+	// The error names the ID, so an admin sees which one was mistyped.
+	if _, err := s.GetKey(ctx, "key_missing"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"key_missing"`) {
+		t.Errorf("GetKey(missing) = %v, want ErrNotFound naming the ID", err)
+	}
+	if _, err := s.GetTeam(ctx, "team_missing"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"team_missing"`) {
+		t.Errorf("GetTeam(missing) = %v, want ErrNotFound naming the ID", err)
 	}
 	if _, err := s.GetKey(ctx, ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetKey(\"\") = %v", err)

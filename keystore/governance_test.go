@@ -143,20 +143,30 @@ func TestTeamCRUD(t *testing.T) {
 		t.Errorf("UpdateTeam(missing) = %v", err)
 	}
 
-	// A team with keys cannot be deleted, revoked keys included.
+	// A team with a key that is not revoked cannot be deleted, and the
+	// error names the key; a revoked key does not block it.
 	k, _ := mustCreate(t, s, KeySpec{Name: "member", Team: a.ID})
-	if _, err := s.RevokeKey(ctx, k.ID); err != nil {
+	gone, _ := mustCreate(t, s, KeySpec{Name: "revoked member", Team: a.ID})
+	if _, err := s.RevokeKey(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
 	err = s.DeleteTeam(ctx, a.ID)
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), k.ID) {
-		t.Fatalf("DeleteTeam(in use) = %v, want ErrInvalid naming %s", err, k.ID)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), k.ID) || strings.Contains(err.Error(), gone.ID) {
+		t.Fatalf("DeleteTeam(in use) = %v, want ErrInvalid naming %s only", err, k.ID)
 	}
-	if _, err := s.UpdateKey(ctx, k.ID, KeyPatch{Team: ptr("")}); err != nil {
+	if _, err := s.RevokeKey(ctx, k.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteTeam(ctx, a.ID); err != nil {
-		t.Fatalf("DeleteTeam after moving its key: %v", err)
+		t.Fatalf("DeleteTeam with only revoked keys: %v", err)
+	}
+	entries, err := s.ListAudit(ctx, 0, 0)
+	if last := entries[len(entries)-1]; err != nil || last.Action != AuditTeamDelete || last.Details["revoked_keys"] != "2" {
+		t.Fatalf("team.delete audit entry = %+v %v, want revoked_keys 2", last, err)
+	}
+	// The revoked keys keep the team's id as history.
+	if got, err := s.GetKey(ctx, k.ID); err != nil || got.Team != a.ID || got.Status != StatusRevoked {
+		t.Fatalf("revoked member after the team's deletion = %+v %v", got, err)
 	}
 	if _, err := s.GetTeam(ctx, a.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetTeam(deleted) = %v", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -94,11 +95,11 @@ func keyTeamIndexKey(team, keyID string) []byte {
 func getTeam(txn *badger.Txn, id string) (Team, error) {
 	var t Team
 	if id == "" || strings.Contains(id, "/") {
-		return t, ErrNotFound
+		return t, notFound("team", id)
 	}
 	item, err := txn.Get(teamKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return t, ErrNotFound
+		return t, notFound("team", id)
 	}
 	if err != nil {
 		return t, err
@@ -290,9 +291,14 @@ func (s *BadgerStore) UpdateTeam(ctx context.Context, id string, patch TeamPatch
 }
 
 // DeleteTeam removes a team and appends a team.delete audit entry in the
-// same transaction. It fails with ErrInvalid while any key, revoked and
-// expired ones included, still names the team: move those keys first
-// (UpdateKey with Team set to ""). The team's ledger rows are kept.
+// same transaction. It fails with ErrInvalid while a key that is not
+// revoked (an expired one included: clearing its expiry revives it) still
+// names the team: revoke those keys or move them first (UpdateKey with
+// Team set to ""). Revoked keys do not block it: a revocation is final, so
+// their membership is dropped from the team index with the team, and
+// their records keep the team's id as history, like their usage records.
+// The audit entry counts them (details: revoked_keys). The team's ledger
+// rows are kept.
 func (s *BadgerStore) DeleteTeam(ctx context.Context, id string) error {
 	now := s.timeNow()
 	_, err := s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
@@ -304,18 +310,40 @@ func (s *BadgerStore) DeleteTeam(ctx context.Context, id string) error {
 		opts.Prefix = []byte(prefixKeyByTeam + id + "/")
 		opts.PrefetchValues = false
 		it := txn.NewIterator(opts)
-		var members []string
-		for it.Rewind(); it.Valid() && len(members) < 3; it.Next() {
-			members = append(members, strings.TrimPrefix(string(it.Item().Key()), string(opts.Prefix)))
+		var live, revoked []string
+		for it.Rewind(); it.Valid() && len(live) < 3; it.Next() {
+			keyID := strings.TrimPrefix(string(it.Item().Key()), string(opts.Prefix))
+			sk, err := getStored(txn, keyID)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				revoked = append(revoked, keyID) // a stale index entry: nothing to keep
+			case err != nil:
+				it.Close()
+				return nil, err
+			case sk.Status == StatusRevoked:
+				revoked = append(revoked, keyID)
+			default:
+				live = append(live, keyID)
+			}
 		}
 		it.Close()
-		if len(members) > 0 {
-			return nil, fmt.Errorf("%w: team %s still has keys (%s); move or delete them first", ErrInvalid, id, strings.Join(members, ", "))
+		if len(live) > 0 {
+			return nil, fmt.Errorf("%w: team %s still has keys that are not revoked (%s); revoke them or move them to another team first",
+				ErrInvalid, id, strings.Join(live, ", "))
+		}
+		for _, keyID := range revoked {
+			if err := txn.Delete(keyTeamIndexKey(id, keyID)); err != nil {
+				return nil, err
+			}
 		}
 		if err := txn.Delete(teamKey(id)); err != nil {
 			return nil, err
 		}
-		return &AuditEntry{Action: AuditTeamDelete, Target: id, Time: now, Details: map[string]string{"name": t.Name}}, nil
+		details := map[string]string{"name": t.Name}
+		if len(revoked) > 0 {
+			details["revoked_keys"] = strconv.Itoa(len(revoked))
+		}
+		return &AuditEntry{Action: AuditTeamDelete, Target: id, Time: now, Details: details}, nil
 	})
 	return err
 }
