@@ -28,17 +28,17 @@ func TestSSEMeter(t *testing.T) {
 		wantDeltas int64
 	}{
 		{"usage kept when the client asked", sse(chunkRole, chunkWord, chunkUsage, chunkDone), false,
-			sse(chunkRole, chunkWord, chunkUsage, chunkDone), usage{11, 7}, true, 3},
+			sse(chunkRole, chunkWord, chunkUsage, chunkDone), usage{PromptTokens: 11, CompletionTokens: 7}, true, 3},
 		{"usage chunk dropped when the gateway asked", sse(chunkRole, chunkWord, chunkUsage, chunkDone), true,
-			sse(chunkRole, chunkWord, chunkDone), usage{11, 7}, true, 3},
+			sse(chunkRole, chunkWord, chunkDone), usage{PromptTokens: 11, CompletionTokens: 7}, true, 3},
 		{"CRLF line endings", strings.ReplaceAll(sse(chunkWord, chunkUsage, chunkDone), "\n", "\r\n"), true,
-			strings.ReplaceAll(sse(chunkWord, chunkDone), "\n", "\r\n"), usage{11, 7}, true, 2},
+			strings.ReplaceAll(sse(chunkWord, chunkDone), "\n", "\r\n"), usage{PromptTokens: 11, CompletionTokens: 7}, true, 2},
 		{"comments and event lines pass", sse(": keep-alive", "event: x\n"+chunkWord, chunkDone), false,
 			sse(": keep-alive", "event: x\n"+chunkWord, chunkDone), usage{}, false, 1},
 		{"no space after data:", sse(strings.Replace(chunkUsage, "data: ", "data:", 1)), false,
-			sse(strings.Replace(chunkUsage, "data: ", "data:", 1)), usage{11, 7}, true, 1},
+			sse(strings.Replace(chunkUsage, "data: ", "data:", 1)), usage{PromptTokens: 11, CompletionTokens: 7}, true, 1},
 		{"usage with spaces", sse(`data: {"choices":[{"delta":{}}], "usage" : {"prompt_tokens": 2, "completion_tokens": 3}}`), true,
-			sse(`data: {"choices":[{"delta":{}}], "usage" : {"prompt_tokens": 2, "completion_tokens": 3}}`), usage{2, 3}, true, 1},
+			sse(`data: {"choices":[{"delta":{}}], "usage" : {"prompt_tokens": 2, "completion_tokens": 3}}`), usage{PromptTokens: 2, CompletionTokens: 3}, true, 1},
 		{"the word usage in content is not usage", sse(`data: {"choices":[{"delta":{"content":"\"usage\":{"}}]}`), true,
 			sse(`data: {"choices":[{"delta":{"content":"\"usage\":{"}}]}`), usage{}, false, 1},
 		{"stream without a final blank line", sse(chunkWord) + chunkDone, false, sse(chunkWord) + chunkDone, usage{}, false, 1},
@@ -107,7 +107,7 @@ func TestJSONMeter(t *testing.T) {
 	_, _ = m.Write([]byte(body[:10]))
 	_, _ = m.Write([]byte(body[10:]))
 	u, ok, err := m.finish()
-	if out.String() != body || !ok || err != nil || u != (usage{5, 9}) {
+	if out.String() != body || !ok || err != nil || u != (usage{PromptTokens: 5, CompletionTokens: 9}) {
 		t.Fatalf("got %q %+v %v %v", out.String(), u, ok, err)
 	}
 	m = &jsonMeter{dst: &out}

@@ -11,7 +11,7 @@ import (
 // usageByDecoding is what scanUsage replaced: a json.Unmarshal of the
 // whole body, its counts then clamped as every decoder clamps them. It is
 // the reference the scan is held to.
-func usageByDecoding(body []byte) (u usage, ok, noChoices bool) {
+func usageByDecoding(body []byte) (usage, bool, bool) {
 	var chunk struct {
 		Choices []json.RawMessage `json:"choices"`
 		Usage   *usage            `json:"usage"`
