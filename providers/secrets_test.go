@@ -36,7 +36,7 @@ func TestScrubber(t *testing.T) {
 	if strings.Contains(e.Message+e.Param, "sk-provider") {
 		t.Fatalf("Error kept the key: %+v", e)
 	}
-	var none *Scrubber = NewScrubber([]string{"", "1", "abc"})
+	none := NewScrubber([]string{"", "1", "abc"})
 	if none != nil || none.String("abc") != "abc" || string(none.Bytes([]byte("1"))) != "1" {
 		t.Fatal("a scrubber of short values only must be nil and scrub nothing")
 	}
