@@ -28,6 +28,7 @@ func init() {
 //	PATCH  /ai_gateway/keys/{id}         change name, models, expiry, metadata
 //	DELETE /ai_gateway/keys/{id}         revoke at once (the record stays)
 //	POST   /ai_gateway/keys/{id}/rotate  {"grace":"24h"}: a new key; the old one works until the grace ends
+//	POST   /ai_gateway/keys/check        {"key":"aigw_…","model":"…"}: why a key is refused, without echoing it
 //	GET    /ai_gateway/usage?key_id=&team_id=&from=&to=&group_by=model|key|team|day
 //	POST   /ai_gateway/teams, GET /ai_gateway/teams[/{id}], PATCH and DELETE /ai_gateway/teams/{id}
 //	GET    /ai_gateway/audit?since=&limit=    the hash-chained audit trail
@@ -48,9 +49,11 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up the logger.
+// Provision sets up the logger. Caddy provisions admin routers outside
+// any module, where ctx.Logger() is the unnamed default logger, so the
+// module is passed to get lines named "admin.api.ai_gateway".
 func (a *AdminAPI) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	a.logger = ctx.Logger(a)
 	return nil
 }
 
@@ -149,6 +152,9 @@ func (a *AdminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 	id, action, _ := strings.Cut(rest, "/")
 	if id == "" {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no key id in the path")}
+	}
+	if id == "check" && action == "" { // key IDs start with "key_": no clash
+		return a.handleKeyCheck(w, r, store)
 	}
 	switch {
 	case action == "rotate":

@@ -89,8 +89,8 @@ type BadgerOptions struct {
 // directory lock), so a Caddy module must share one handle across config
 // reloads rather than open one per provision.
 //
-// It runs two goroutines until Close: the batched usage writer and the
-// value-log GC ticker.
+// It runs three goroutines until Close: the batched usage writer, the
+// last-use writer and the value-log GC ticker.
 type BadgerStore struct {
 	db       *badger.DB
 	log      *zap.Logger
@@ -116,6 +116,13 @@ type BadgerStore struct {
 
 	gcStop chan struct{}
 	gcDone chan struct{}
+
+	// Last use of keys (lastuse.go): noted in memory, written by
+	// runLastUseWriter; lastUseMu serializes flushes.
+	uses        *useTracker
+	lastUseMu   sync.Mutex
+	lastUseStop chan struct{}
+	lastUseDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -183,6 +190,9 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		writerDone:   make(chan struct{}),
 		ledgerRows:   make(map[rowRef]*ledgerRow),
 		reservations: make(map[string]*storedReservation),
+		uses:         newUseTracker(),
+		lastUseStop:  make(chan struct{}),
+		lastUseDone:  make(chan struct{}),
 	}
 	if err := s.migrateKeyLayout(); err != nil {
 		_ = db.Close()
@@ -197,6 +207,7 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		return nil, err
 	}
 	go s.runUsageWriter()
+	go s.runLastUseWriter(LastUseFlushInterval)
 	if !opts.InMemory {
 		s.gcStop = make(chan struct{})
 		s.gcDone = make(chan struct{})
@@ -858,6 +869,12 @@ func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (Key, error) {
 // call's result. After Close every method returns ErrClosed.
 func (s *BadgerStore) Close() error {
 	s.closeOnce.Do(func() {
+		// Write the uses noted so far while the store still takes writes.
+		close(s.lastUseStop)
+		<-s.lastUseDone
+		if err := s.FlushLastUse(context.Background()); err != nil {
+			s.log.Warn("writing the last use of keys at close failed", zap.Error(err))
+		}
 		s.closed.Store(true)
 		s.sendMu.Lock()
 		s.sendClosed = true

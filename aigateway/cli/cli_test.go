@@ -702,7 +702,7 @@ func TestCommands(t *testing.T) {
 			wantOut: "" +
 				"TEAM      REQUESTS  ERRORS  PROMPT TOKENS  COMPLETION TOKENS  TOTAL TOKENS         COST\n" +
 				"team_ops        10       1          1,000                500         1,500  $1,234.5679\n" +
-				"-                2       0             10                  5            15      $0.0000\n" +
+				"-                2       0             10                  5            15     $0.00004\n" +
 				"TOTAL           12       1          1,010                505         1,515  $1,234.5679\n",
 		},
 		{
@@ -872,6 +872,15 @@ func TestConnectionError(t *testing.T) {
 	_, stderr, err := runCLI(addr, "keys", "list")
 	if err == nil || !strings.HasPrefix(stderr, "Error: contacting admin API at "+addr+": ") {
 		t.Errorf("err = %v, stderr = %q", err, stderr)
+	}
+	// Nothing listens: the likely cause and the address tried are named.
+	if !strings.Contains(stderr, "is Caddy running? (admin address "+addr) {
+		t.Errorf("stderr = %q, want the hint that Caddy may not be running at %s", stderr, addr)
+	}
+	// A unix socket that does not exist is a dial error too.
+	sock := "unix/" + filepath.Join(t.TempDir(), "admin.sock")
+	if _, stderr, err := runCLI(sock, "keys", "show", "key_x"); err == nil || !strings.Contains(stderr, "is Caddy running? (admin address "+sock) {
+		t.Errorf("unix socket: err = %v, stderr = %q", err, stderr)
 	}
 }
 
@@ -1327,6 +1336,15 @@ func TestLimitHelpers(t *testing.T) {
 	} {
 		if got := usdText(tt.v, tt.decimals); got != tt.want {
 			t.Errorf("usdText(%v, %d) = %q, want %q", tt.v, tt.decimals, got, tt.want)
+		}
+	}
+	// Costs below $0.0001 show their significant digits, not $0.0000.
+	for v, want := range map[float64]string{
+		0: "$0.0000", 0.000003: "$0.000003", 0.00004: "$0.00004", 0.0000123: "$0.000012", -0.000003: "-$0.000003",
+		0.0001: "$0.0001", 6.54321: "$6.5432", 1234.56789: "$1,234.5679", 0.0000001: "$0.0000",
+	} {
+		if got := costText(v); got != want {
+			t.Errorf("costText(%v) = %q, want %q", v, got, want)
 		}
 	}
 	for v, want := range map[float64]string{

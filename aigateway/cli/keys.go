@@ -380,7 +380,7 @@ func (c *client) usage(ctx context.Context, q usageQuery) error {
 	}
 	num := func(g usageGroup) []string {
 		return []string{commaInt(g.Requests), commaInt(g.Errors), commaInt(g.PromptTokens),
-			commaInt(g.CompletionTokens), commaInt(g.TotalTokens), usdText(g.CostUSD, 4)}
+			commaInt(g.CompletionTokens), commaInt(g.TotalTokens), costText(g.CostUSD)}
 	}
 	row(header, "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "TOTAL TOKENS", "COST")
 	for _, g := range resp.Groups {
