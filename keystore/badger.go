@@ -892,3 +892,46 @@ func (s *BadgerStore) Close() error {
 	})
 	return s.closeErr
 }
+
+// ExpireKeyAt brings the key's expiry forward to at, unless it is revoked
+// or already expires at or before at, and commits an audit entry with
+// action, the given details and expires_at in the same transaction. It
+// reports whether it changed the key. It is how the gateway enforces a
+// maximum key age: the record's expiry is what Authenticate checks, so
+// authorization reads nothing more. The auth cache is updated before it
+// returns.
+func (s *BadgerStore) ExpireKeyAt(ctx context.Context, id string, at time.Time, action string, details map[string]string) (Key, bool, error) {
+	at = at.UTC().Round(0)
+	now := s.timeNow()
+	var sk storedKey
+	changed := false
+	_, err := s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
+		var err error
+		changed = false
+		if sk, err = getStored(txn, id); err != nil {
+			return nil, err
+		}
+		if sk.Status == StatusRevoked || (sk.ExpiresAt != nil && !sk.ExpiresAt.After(at)) {
+			return nil, nil
+		}
+		sk.ExpiresAt = &at
+		sk.UpdatedAt = now
+		if err := putStored(txn, &sk); err != nil {
+			return nil, err
+		}
+		changed = true
+		d := maps.Clone(details)
+		if d == nil {
+			d = map[string]string{}
+		}
+		d["expires_at"] = at.Format(time.RFC3339)
+		return &AuditEntry{Action: action, Target: sk.ID, Time: now, Details: d}, nil
+	})
+	if err != nil {
+		return Key{}, false, err
+	}
+	if changed {
+		s.invalidate(&sk.Hash)
+	}
+	return sk.Key, changed, nil
+}
