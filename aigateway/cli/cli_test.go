@@ -1414,7 +1414,7 @@ func TestKeysCheck(t *testing.T) {
 	}{
 		{
 			name: "revoked", args: []string{"keys", "check", secret},
-			resp: `{"verdict":"revoked","message":"revoked at 2025-05-20T08:00:00Z by the change in audit entry 7","key_id":"k2","revoked_by":{"seq":7,"time":"2025-05-20T08:00:00Z"}}`,
+			resp:     `{"verdict":"revoked","message":"revoked at 2025-05-20T08:00:00Z by the change in audit entry 7","key_id":"k2","revoked_by":{"seq":7,"time":"2025-05-20T08:00:00Z"}}`,
 			wantBody: `{"key":"` + secret + `"}`,
 			wantOut:  "Verdict: revoked\nKey:     k2\nWhy:     revoked at 2025-05-20T08:00:00Z by the change in audit entry 7\n",
 			wantErr:  "the gateway refuses this key: revoked\n",
