@@ -23,11 +23,12 @@ func init() {
 // reports on Caddy's admin endpoint (default localhost:2019).
 //
 //	POST   /ai_gateway/keys              create; the response holds the key, once
-//	GET    /ai_gateway/keys              list (never the secret)
+//	GET    /ai_gateway/keys              list (never the secret); ?unused_for=90d: only keys unused that long
 //	GET    /ai_gateway/keys/{id}         show
 //	PATCH  /ai_gateway/keys/{id}         change name, models, expiry, metadata
 //	DELETE /ai_gateway/keys/{id}         revoke at once (the record stays)
 //	POST   /ai_gateway/keys/{id}/rotate  {"grace":"24h"}: a new key; the old one works until the grace ends
+//	POST   /ai_gateway/keys/check        {"key":"aigw_…","model":"…"}: why a key is refused, without echoing it
 //	GET    /ai_gateway/usage?key_id=&team_id=&from=&to=&group_by=model|key|team|day
 //	POST   /ai_gateway/teams, GET /ai_gateway/teams[/{id}], PATCH and DELETE /ai_gateway/teams/{id}
 //	GET    /ai_gateway/audit?since=&limit=    the hash-chained audit trail
@@ -48,9 +49,11 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up the logger.
+// Provision sets up the logger. Caddy provisions admin routers outside
+// any module, where ctx.Logger() is the unnamed default logger, so the
+// module is passed to get lines named "admin.api.ai_gateway".
 func (a *AdminAPI) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	a.logger = ctx.Logger(a)
 	return nil
 }
 
@@ -73,6 +76,23 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 type keyView struct {
 	keystore.Key
 	Spend *spendView `json:"spend,omitempty"`
+	// LastUsedAt is the minute of the key's last authenticated request,
+	// and LastUsedFrom the network it came from (a /24 or /48); both are
+	// absent for a key never used. Written once a minute, so a use may
+	// show up to a minute late.
+	LastUsedAt   *time.Time `json:"last_used_at,omitempty"`
+	LastUsedFrom string     `json:"last_used_from,omitempty"`
+}
+
+// withLastUse adds u to v.
+func (v *keyView) withLastUse(u keystore.LastUse, ok bool) {
+	if !ok {
+		return
+	}
+	v.LastUsedAt = &u.At
+	if u.From.IsValid() {
+		v.LastUsedFrom = u.From.String()
+	}
 }
 
 func view(k keystore.Key) keyView {
@@ -120,13 +140,43 @@ func (a *AdminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch r.Method {
 	case http.MethodGet:
+		var unusedFor time.Duration
+		if v := r.URL.Query().Get("unused_for"); v != "" {
+			if unusedFor, err = caddy.ParseDuration(v); err != nil || unusedFor <= 0 {
+				return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("unused_for %q: expected a positive duration such as 90d or 720h", v)}
+			}
+		}
 		keys, err := store.ListKeys(r.Context())
 		if err != nil {
 			return storeError(err)
 		}
-		views := make([]keyView, len(keys))
-		for i, k := range keys {
-			views[i] = viewWithSpend(r, store, k)
+		var uses map[string]keystore.LastUse
+		if u, ok := store.(keystore.LastUsed); ok {
+			// Include the uses of the last minute, not yet written.
+			if err := u.FlushLastUse(r.Context()); err != nil {
+				return storeError(err)
+			}
+			if uses, err = u.ListLastUse(r.Context()); err != nil {
+				return storeError(err)
+			}
+		}
+		now := time.Now()
+		views := make([]keyView, 0, len(keys))
+		for _, k := range keys {
+			u, used := uses[k.ID]
+			if unusedFor > 0 {
+				// A key never used counts from its creation.
+				since := k.CreatedAt
+				if used {
+					since = u.At
+				}
+				if now.Sub(since) < unusedFor {
+					continue
+				}
+			}
+			v := viewWithSpend(r, store, k)
+			v.withLastUse(u, used)
+			views = append(views, v)
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"keys": views})
 	case http.MethodPost:
@@ -154,6 +204,9 @@ func (a *AdminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 	id, action, _ := strings.Cut(rest, "/")
 	if id == "" {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no key id in the path")}
+	}
+	if id == "check" && action == "" { // key IDs start with "key_": no clash
+		return a.handleKeyCheck(w, r, store)
 	}
 	switch {
 	case action == "rotate":
@@ -188,7 +241,18 @@ func (a *AdminAPI) handleKey(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return storeError(err)
 		}
-		return writeJSON(w, http.StatusOK, viewWithSpend(r, store, k))
+		v := viewWithSpend(r, store, k)
+		if u, ok := store.(keystore.LastUsed); ok {
+			if err := u.FlushLastUse(r.Context()); err != nil {
+				return storeError(err)
+			}
+			lu, used, err := u.LastUseOf(r.Context(), k.ID)
+			if err != nil {
+				return storeError(err)
+			}
+			v.withLastUse(lu, used)
+		}
+		return writeJSON(w, http.StatusOK, v)
 	case http.MethodPatch:
 		var patch keystore.KeyPatch
 		if err := decodeJSON(r, &patch); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,6 +87,11 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 		return keystore.Key{}, false
 	}
 	stripKeyHeaders(r.Header)
+	if u, ok := store.(keystore.LastUsed); ok {
+		// In memory only; written once a minute by the store.
+		addr, _ := netip.ParseAddr(remoteIP(r))
+		u.NoteUse(key.ID, addr, time.Now())
+	}
 	return key, true
 }
 

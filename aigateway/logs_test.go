@@ -1,6 +1,7 @@
 package aigateway_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +86,45 @@ func TestKeysNeverReachTheLogs(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKeyChangeLogsAreNamed checks that the admin API's lines about key and
+// team changes carry a logger name, so they can be routed and filtered
+// like every other module's: Caddy provisions admin routers outside any
+// module, where the default logger has none.
+func TestKeyChangeLogsAreNamed(t *testing.T) {
+	e := newEnv(t)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	cfg := strings.Replace(e.config(""), "\thttps_port 9443\n",
+		"\thttps_port 9443\n\tlog {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}\n", 1)
+	e.tc.InitServer(cfg, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	k := e.createKey(map[string]any{"name": "named"})
+	e.admin("DELETE", "/ai_gateway/keys/"+k.ID, nil, 200, nil)
+
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var entry struct {
+			Logger string `json:"logger"`
+			Msg    string `json:"msg"`
+			KeyID  string `json:"key_id"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.KeyID != k.ID {
+			continue
+		}
+		seen[entry.Msg] = true
+		if entry.Logger != "admin.api.ai_gateway" {
+			t.Errorf("%q logged by %q, want admin.api.ai_gateway: %s", entry.Msg, entry.Logger, line)
+		}
+	}
+	if !seen["key created"] || !seen["key revoked"] {
+		t.Fatalf("the key's lines were not logged (saw %v):\n%.3000s", seen, b)
 	}
 }

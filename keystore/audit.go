@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -277,6 +278,55 @@ func (s *BadgerStore) ListAudit(ctx context.Context, since uint64, limit int) ([
 		return nil, err
 	}
 	return out, nil
+}
+
+// FindAudit returns the newest entry with the given action and target, or
+// ErrNotFound. It reads the chain backwards from its head, so it is quick
+// for recent changes and reads every entry when there is no match: it is
+// for admin questions such as "which change revoked this key", not for a
+// request path.
+func (s *BadgerStore) FindAudit(ctx context.Context, action, target string) (AuditEntry, error) {
+	var found AuditEntry
+	ok := false
+	// An entry is JSON; a target of plain characters appears in it as it
+	// is, so entries without it need not be decoded.
+	plain := strings.IndexFunc(target, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '_' || r == '-' || r == ':')
+	}) < 0
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixAuditEntry)
+		opts.Reverse = true
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(auditKey(^uint64(0))); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var e AuditEntry
+			err := it.Item().Value(func(v []byte) error {
+				if plain && !bytes.Contains(v, []byte(target)) {
+					return nil // cannot match: skip decoding it
+				}
+				return json.Unmarshal(v, &e)
+			})
+			if err != nil {
+				return fmt.Errorf("keystore: decoding audit entry %x: %w", it.Item().Key(), err)
+			}
+			if e.Action == action && e.Target == target {
+				found, ok = e, true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	if !ok {
+		return AuditEntry{}, fmt.Errorf("audit entry %s of %q %w", action, target, ErrNotFound)
+	}
+	return found, nil
 }
 
 // readAuditHead reads a/head; ok is false when there is none.

@@ -89,8 +89,8 @@ type BadgerOptions struct {
 // directory lock), so a Caddy module must share one handle across config
 // reloads rather than open one per provision.
 //
-// It runs two goroutines until Close: the batched usage writer and the
-// value-log GC ticker.
+// It runs three goroutines until Close: the batched usage writer, the
+// last-use writer and the value-log GC ticker.
 type BadgerStore struct {
 	db       *badger.DB
 	log      *zap.Logger
@@ -116,6 +116,13 @@ type BadgerStore struct {
 
 	gcStop chan struct{}
 	gcDone chan struct{}
+
+	// Last use of keys (lastuse.go): noted in memory, written by
+	// runLastUseWriter; lastUseMu serializes flushes.
+	uses        *useTracker
+	lastUseMu   sync.Mutex
+	lastUseStop chan struct{}
+	lastUseDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -183,6 +190,9 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		writerDone:   make(chan struct{}),
 		ledgerRows:   make(map[rowRef]*ledgerRow),
 		reservations: make(map[string]*storedReservation),
+		uses:         newUseTracker(),
+		lastUseStop:  make(chan struct{}),
+		lastUseDone:  make(chan struct{}),
 	}
 	if err := s.migrateKeyLayout(); err != nil {
 		_ = db.Close()
@@ -197,6 +207,7 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		return nil, err
 	}
 	go s.runUsageWriter()
+	go s.runLastUseWriter(LastUseFlushInterval)
 	if !opts.InMemory {
 		s.gcStop = make(chan struct{})
 		s.gcDone = make(chan struct{})
@@ -865,6 +876,12 @@ func (s *BadgerStore) loadByHash(ctx context.Context, h [32]byte) (Key, error) {
 // call's result. After Close every method returns ErrClosed.
 func (s *BadgerStore) Close() error {
 	s.closeOnce.Do(func() {
+		// Write the uses noted so far while the store still takes writes.
+		close(s.lastUseStop)
+		<-s.lastUseDone
+		if err := s.FlushLastUse(context.Background()); err != nil {
+			s.log.Warn("writing the last use of keys at close failed", zap.Error(err))
+		}
 		s.closed.Store(true)
 		s.sendMu.Lock()
 		s.sendClosed = true
@@ -881,4 +898,47 @@ func (s *BadgerStore) Close() error {
 		s.cache.clear()
 	})
 	return s.closeErr
+}
+
+// ExpireKeyAt brings the key's expiry forward to at, unless it is revoked
+// or already expires at or before at, and commits an audit entry with
+// action, the given details and expires_at in the same transaction. It
+// reports whether it changed the key. It is how the gateway enforces a
+// maximum key age: the record's expiry is what Authenticate checks, so
+// authorization reads nothing more. The auth cache is updated before it
+// returns.
+func (s *BadgerStore) ExpireKeyAt(ctx context.Context, id string, at time.Time, action string, details map[string]string) (Key, bool, error) {
+	at = at.UTC().Round(0)
+	now := s.timeNow()
+	var sk storedKey
+	changed := false
+	_, err := s.auditedUpdate(ctx, func(txn *badger.Txn) (*AuditEntry, error) {
+		var err error
+		changed = false
+		if sk, err = getStored(txn, id); err != nil {
+			return nil, err
+		}
+		if sk.Status == StatusRevoked || (sk.ExpiresAt != nil && !sk.ExpiresAt.After(at)) {
+			return nil, nil
+		}
+		sk.ExpiresAt = &at
+		sk.UpdatedAt = now
+		if err := putStored(txn, &sk); err != nil {
+			return nil, err
+		}
+		changed = true
+		d := maps.Clone(details)
+		if d == nil {
+			d = map[string]string{}
+		}
+		d["expires_at"] = at.Format(time.RFC3339)
+		return &AuditEntry{Action: action, Target: sk.ID, Time: now, Details: d}, nil
+	})
+	if err != nil {
+		return Key{}, false, err
+	}
+	if changed {
+		s.invalidate(&sk.Hash)
+	}
+	return sk.Key, changed, nil
 }

@@ -87,19 +87,24 @@ func (l Limits) BudgetMicros() int64 { return int64(l.BudgetUSD*1e6 + 0.5) }
 
 // Team groups keys under shared limits.
 type Team struct {
-	ID        string            `json:"id"` // "team_" + 16 base62 characters
-	Name      string            `json:"name"`
-	Limits    Limits            `json:"limits"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	ID       string            `json:"id"` // "team_" + 16 base62 characters
+	Name     string            `json:"name"`
+	Limits   Limits            `json:"limits"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// MaxKeyAge, when set, makes the team's keys expire that long after
+	// their creation (the stricter of it and the gateway's max_key_age
+	// applies). Zero: no team limit.
+	MaxKeyAge Duration  `json:"max_key_age,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // TeamSpec holds what an admin sets when creating a team.
 type TeamSpec struct {
-	Name     string            `json:"name"`
-	Limits   Limits            `json:"limits"`
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Name      string            `json:"name"`
+	Limits    Limits            `json:"limits"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	MaxKeyAge Duration          `json:"max_key_age,omitempty"`
 }
 
 // TeamPatch holds the fields an admin may change; nil leaves a field.
@@ -107,6 +112,8 @@ type TeamPatch struct {
 	Name     *string            `json:"name,omitempty"`
 	Limits   *Limits            `json:"limits,omitempty"`
 	Metadata *map[string]string `json:"metadata,omitempty"`
+	// MaxKeyAge replaces the team's; "0s" removes it.
+	MaxKeyAge *Duration `json:"max_key_age,omitempty"`
 }
 
 // Scope names a ledger owner: "key:<id>" or "team:<id>".

@@ -178,6 +178,7 @@ func (s *BadgerStore) CreateTeam(ctx context.Context, spec TeamSpec) (Team, erro
 		Name:      spec.Name,
 		Limits:    spec.Limits,
 		Metadata:  cloneMetadata(spec.Metadata),
+		MaxKeyAge: spec.MaxKeyAge,
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
@@ -276,6 +277,10 @@ func (s *BadgerStore) UpdateTeam(ctx context.Context, id string, patch TeamPatch
 		if patch.Metadata != nil {
 			t.Metadata = cloneMetadata(*patch.Metadata)
 			fields = append(fields, "metadata")
+		}
+		if patch.MaxKeyAge != nil {
+			t.MaxKeyAge = *patch.MaxKeyAge
+			fields = append(fields, "max_key_age")
 		}
 		t.UpdatedAt = now
 		if err := putTeam(txn, &t); err != nil {

@@ -105,7 +105,8 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 const (
 	keyActive = `{"id":"k1","name":"ci-bot","prefix":"aigw_7Gq2","last4":"wxyz","models":["gpt-4o*","claude-*"],
 		"metadata":{"team":"infra","env":"prod"},"status":"active","created_at":"2025-05-01T09:30:00Z",
-		"updated_at":"2025-05-02T10:00:00Z","expires_at":"2025-07-01T00:00:00Z"}`
+		"updated_at":"2025-05-02T10:00:00Z","expires_at":"2025-07-01T00:00:00Z",
+		"last_used_at":"2025-05-31T23:59:00Z","last_used_from":"203.0.113.0/24"}`
 	keyRevoked = `{"id":"k2","prefix":"aigw_AbCd","last4":"1234","status":"revoked",
 		"created_at":"2025-04-01T00:00:00Z","updated_at":"2025-05-20T08:00:00Z","revoked_at":"2025-05-20T08:00:00Z"}`
 	createdResp = `{"id":"k3","name":"new","prefix":"aigw_Zz9y","last4":"q1w2","status":"active",
@@ -201,7 +202,8 @@ func TestCommands(t *testing.T) {
 				"Limits:  none\n" +
 				"Created: 2025-06-01T12:00:00Z\n" +
 				"Updated: 2025-06-01T12:00:00Z\n" +
-				"Expires: never\n",
+				"Expires: never\n" +
+				"Used:    never\n",
 		},
 		{
 			name:   "create minimal sends empty object",
@@ -256,10 +258,23 @@ func TestCommands(t *testing.T) {
 			status: http.StatusOK, resp: `{"keys":[` + keyActive + `,` + keyRevoked + `,` + keyGoverned + `]}`,
 			wantMethod: "GET", wantPath: "/ai_gateway/keys",
 			wantOut: "" +
-				"ID  NAME    TEAM      PREFIX          STATUS   MODELS            EXPIRES           CREATED\n" +
-				"k1  ci-bot  -         aigw_7Gq2…wxyz  active   gpt-4o*,claude-*  2025-07-01 00:00  2025-05-01 09:30\n" +
-				"k2  -       -         aigw_AbCd…1234  revoked  *                 never             2025-04-01 00:00\n" +
-				"k5  batch   team_ops  aigw_Bt5x…5555  active   *                 never             2025-05-10 00:00\n",
+				"ID  NAME    TEAM      PREFIX          STATUS   MODELS            EXPIRES           CREATED           LAST USED\n" +
+				"k1  ci-bot  -         aigw_7Gq2…wxyz  active   gpt-4o*,claude-*  2025-07-01 00:00  2025-05-01 09:30  2025-05-31 23:59 from 203.0.113.0/24\n" +
+				"k2  -       -         aigw_AbCd…1234  revoked  *                 never             2025-04-01 00:00  never\n" +
+				"k5  batch   team_ops  aigw_Bt5x…5555  active   *                 never             2025-05-10 00:00  never\n",
+		},
+		{
+			name:   "list unused for 90 days",
+			args:   []string{"keys", "list", "--unused-for", "90d"},
+			status: http.StatusOK, resp: `{"keys":[]}`,
+			wantMethod: "GET", wantPath: "/ai_gateway/keys", wantQuery: "unused_for=90d",
+			wantOut: "No keys unused for 90d.\n",
+		},
+		{
+			name:          "list bad unused-for",
+			args:          []string{"keys", "list", "--unused-for", "soon"},
+			wantNoRequest: true,
+			wantErr:       "Error: invalid --unused-for \"soon\": want a positive duration such as 720h or 90d\n",
 		},
 		{
 			name:   "list empty",
@@ -291,7 +306,8 @@ func TestCommands(t *testing.T) {
 				"Limits:   none\n" +
 				"Created:  2025-05-01T09:30:00Z\n" +
 				"Updated:  2025-05-02T10:00:00Z\n" +
-				"Expires:  2025-07-01T00:00:00Z\n",
+				"Expires:  2025-07-01T00:00:00Z\n" +
+				"Used:     2025-05-31T23:59:00Z from 203.0.113.0/24\n",
 		},
 		{
 			name:   "show escapes the ID",
@@ -388,6 +404,7 @@ func TestCommands(t *testing.T) {
 				"Created:      2025-06-01T12:00:00Z\n" +
 				"Updated:      2025-06-01T12:00:00Z\n" +
 				"Expires:      never\n" +
+				"Used:         never\n" +
 				"Rotated from: k1\n",
 		},
 		{
@@ -515,7 +532,8 @@ func TestCommands(t *testing.T) {
 				"Spend:   $1.2346 spent, $0.0100 reserved, 123,456 tokens since 2025-05-26T00:00:00Z\n" +
 				"Created: 2025-05-10T00:00:00Z\n" +
 				"Updated: 2025-05-11T00:00:00Z\n" +
-				"Expires: never\n",
+				"Expires: never\n" +
+				"Used:    never\n",
 		},
 		{
 			name:   "update team without limits sends no GET",
@@ -702,7 +720,7 @@ func TestCommands(t *testing.T) {
 			wantOut: "" +
 				"TEAM      REQUESTS  ERRORS  PROMPT TOKENS  COMPLETION TOKENS  TOTAL TOKENS         COST\n" +
 				"team_ops        10       1          1,000                500         1,500  $1,234.5679\n" +
-				"-                2       0             10                  5            15      $0.0000\n" +
+				"-                2       0             10                  5            15     $0.00004\n" +
 				"TOTAL           12       1          1,010                505         1,515  $1,234.5679\n",
 		},
 		{
@@ -872,6 +890,15 @@ func TestConnectionError(t *testing.T) {
 	_, stderr, err := runCLI(addr, "keys", "list")
 	if err == nil || !strings.HasPrefix(stderr, "Error: contacting admin API at "+addr+": ") {
 		t.Errorf("err = %v, stderr = %q", err, stderr)
+	}
+	// Nothing listens: the likely cause and the address tried are named.
+	if !strings.Contains(stderr, "is Caddy running? (admin address "+addr) {
+		t.Errorf("stderr = %q, want the hint that Caddy may not be running at %s", stderr, addr)
+	}
+	// A unix socket that does not exist is a dial error too.
+	sock := "unix/" + filepath.Join(t.TempDir(), "admin.sock")
+	if _, stderr, err := runCLI(sock, "keys", "show", "key_x"); err == nil || !strings.Contains(stderr, "is Caddy running? (admin address "+sock) {
+		t.Errorf("unix socket: err = %v, stderr = %q", err, stderr)
 	}
 }
 
@@ -1329,6 +1356,15 @@ func TestLimitHelpers(t *testing.T) {
 			t.Errorf("usdText(%v, %d) = %q, want %q", tt.v, tt.decimals, got, tt.want)
 		}
 	}
+	// Costs below $0.0001 show their significant digits, not $0.0000.
+	for v, want := range map[float64]string{
+		0: "$0.0000", 0.000003: "$0.000003", 0.00004: "$0.00004", 0.0000123: "$0.000012", -0.000003: "-$0.000003",
+		0.0001: "$0.0001", 6.54321: "$6.5432", 1234.56789: "$1,234.5679", 0.0000001: "$0.0000",
+	} {
+		if got := costText(v); got != want {
+			t.Errorf("costText(%v) = %q, want %q", v, got, want)
+		}
+	}
 	for v, want := range map[float64]string{
 		10: "$10.00", 0.5: "$0.50", 0.005: "$0.005", 1234.123456789: "$1,234.123457", 0.1 + 0.2: "$0.30",
 	} {
@@ -1359,5 +1395,68 @@ func TestLimitHelpers(t *testing.T) {
 	}
 	if got := shortHash("abc"); got != "abc" {
 		t.Errorf("shortHash = %q", got)
+	}
+}
+
+// TestKeysCheck runs `keys check` against canned answers: it sends the key
+// in the body only, prints the verdict without the key, and fails when
+// the key would be refused.
+func TestKeysCheck(t *testing.T) {
+	const secret = "aigw_0000000000000000000000000000000000000000000abcdef"
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		stdin    string
+		resp     string
+		wantBody string
+		wantOut  string
+		wantErr  string
+	}{
+		{
+			name: "revoked", args: []string{"keys", "check", secret},
+			resp:     `{"verdict":"revoked","message":"revoked at 2025-05-20T08:00:00Z by the change in audit entry 7","key_id":"k2","revoked_by":{"seq":7,"time":"2025-05-20T08:00:00Z"}}`,
+			wantBody: `{"key":"` + secret + `"}`,
+			wantOut:  "Verdict: revoked\nKey:     k2\nWhy:     revoked at 2025-05-20T08:00:00Z by the change in audit entry 7\n",
+			wantErr:  "the gateway refuses this key: revoked\n",
+		},
+		{
+			name: "ok with a model, key from stdin", args: []string{"keys", "check", "-", "--model", "gpt-4o"}, stdin: "  " + secret + "\n",
+			resp:     `{"verdict":"ok","message":"the gateway accepts this key","key_id":"k1","name":"ci-bot","team":"team_ops"}`,
+			wantBody: `{"key":"` + secret + `","model":"gpt-4o"}`,
+			wantOut:  "Verdict: ok\nKey:     k1\nName:    ci-bot\nTeam:    team_ops\nWhy:     the gateway accepts this key\n",
+		},
+		{
+			name: "bad checksum", args: []string{"keys", "check", secret},
+			resp:     `{"verdict":"bad_checksum","message":"the key's checksum does not match"}`,
+			wantBody: `{"key":"` + secret + `"}`,
+			wantOut:  "Verdict: bad_checksum\nWhy:     the key's checksum does not match\n",
+			wantErr:  "the gateway refuses this key: bad_checksum\n",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFakeAdmin(t, http.StatusOK, tt.resp)
+			root := &cobra.Command{Use: "ai-gateway", SilenceUsage: true}
+			setupCommand(root, env{now: func() time.Time { return testNow }, loc: time.UTC})
+			root.SetArgs(append(tt.args, "--address", srv.URL))
+			var out, errOut bytes.Buffer
+			root.SetOut(&out)
+			root.SetErr(&errOut)
+			root.SetIn(strings.NewReader(tt.stdin))
+			err := root.Execute()
+			if (err != nil) != (tt.wantErr != "") || errOut.String() != tt.wantErr {
+				t.Errorf("err = %v, stderr = %q, want %q", err, errOut.String(), tt.wantErr)
+			}
+			if out.String() != tt.wantOut {
+				t.Errorf("stdout:\n%s\nwant:\n%s", out.String(), tt.wantOut)
+			}
+			if strings.Contains(out.String()+errOut.String(), secret[5:20]) {
+				t.Errorf("the key was printed")
+			}
+			reqs := srv.requests()
+			if len(reqs) != 1 || reqs[0].Method != "POST" || reqs[0].Path != "/ai_gateway/keys/check" || reqs[0].RawQuery != "" ||
+				!jsonEqual(t, reqs[0].Body, []byte(tt.wantBody)) {
+				t.Fatalf("requests = %+v", reqs)
+			}
+		})
 	}
 }

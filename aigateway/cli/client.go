@@ -191,6 +191,9 @@ func (c *client) send(ctx context.Context, hc *http.Client, method, path string,
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if isDialError(err) {
+			return nil, fmt.Errorf("contacting admin API at %s: %v; is Caddy running? (admin address %s; give another with --address)", c.addr, err, c.addr)
+		}
 		return nil, fmt.Errorf("contacting admin API at %s: %v", c.addr, err)
 	}
 	if resp.StatusCode >= 400 {
@@ -199,6 +202,14 @@ func (c *client) send(ctx context.Context, hc *http.Client, method, path string,
 		return nil, newAPIError(resp.StatusCode, data)
 	}
 	return resp, nil
+}
+
+// isDialError reports whether err is a failure to connect (refused, no
+// such socket, no route), as opposed to one on an open connection: the
+// admin API is then most likely not running, or not at that address.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // download streams the body of GET path into w and returns its length.

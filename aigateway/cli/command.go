@@ -9,6 +9,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -30,7 +31,8 @@ cost, reads and verifies the audit trail and takes backups by talking
 to the gateway's endpoints on Caddy's admin API.
 
   caddy ai-gateway keys create [--name <name>] [--model <glob>]... [--expires <time|duration>] [--meta <k=v>]... [--team <id>] [<limits>]
-  caddy ai-gateway keys list
+  caddy ai-gateway keys list [--unused-for <duration>]
+  caddy ai-gateway keys check <key>|- [--model <name>]
   caddy ai-gateway keys show <id>
   caddy ai-gateway keys update <id> [--name <name>] [--model <glob>]... [--all-models] [--expires <time|duration> | --no-expiry] [--team <id> | --no-team] [<limits>]
   caddy ai-gateway keys revoke <id>
@@ -91,6 +93,7 @@ func setupCommand(cmd *cobra.Command, e env) {
 		keysUpdateCommand(e),
 		keysRevokeCommand(e),
 		keysRotateCommand(e),
+		keysCheckCommand(e),
 	)
 	teams := &cobra.Command{
 		Use:   "teams",
@@ -206,8 +209,45 @@ func keysListCommand(e env) *cobra.Command {
 		Short:   "Lists keys",
 		Args:    cobra.NoArgs,
 	}
+	cmd.Flags().String("unused-for", "", "Only keys not used for this long (720h, 90d); a key never used counts from its creation")
 	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, _ []string) error {
-		return c.listKeys(cmd.Context())
+		unused, _ := cmd.Flags().GetString("unused-for")
+		if cmd.Flags().Changed("unused-for") {
+			d, err := parseDuration(unused)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("invalid --unused-for %q: want a positive duration such as 720h or 90d", unused)
+			}
+		}
+		return c.listKeys(cmd.Context(), unused)
+	})
+	return cmd
+}
+
+// keysCheckCommand tells why a key is refused, without ever printing it.
+func keysCheckCommand(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check <key>|- [--model <name>]",
+		Short: "Tells why the gateway refuses a key (reads it from stdin with -)",
+		Long: `Asks the gateway why it accepts or refuses a key a user pasted:
+malformed, bad checksum (a typo), unknown, revoked (when, and by which
+audit entry), expired (and into which key it was rotated), model not
+allowed (with --model), budget or quota used up. The answer names the
+key's ID, never the key. Give - to read the key from stdin and keep it
+out of the shell's history. Exits 1 when the key would be refused.`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().String("model", "", "Also check that the key may use this model")
+	cmd.RunE = e.runner(func(c *client, cmd *cobra.Command, args []string) error {
+		key := args[0]
+		if key == "-" {
+			b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+			if err != nil {
+				return fmt.Errorf("reading the key from stdin: %v", err)
+			}
+			key = string(b)
+		}
+		model, _ := cmd.Flags().GetString("model")
+		return c.checkKey(cmd.Context(), strings.TrimSpace(key), model)
 	})
 	return cmd
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -32,6 +33,10 @@ type apiKey struct {
 	Limits      limits            `json:"limits"`
 	// Spend is the key's consumption in its current budget period.
 	Spend *spend `json:"spend,omitempty"`
+	// LastUsedAt (to the minute) and LastUsedFrom (a /24 or /48) are
+	// absent for a key never used.
+	LastUsedAt   *time.Time `json:"last_used_at,omitempty"`
+	LastUsedFrom string     `json:"last_used_from,omitempty"`
 
 	// Key is the plaintext secret; only present right after creation
 	// or rotation.
@@ -91,28 +96,112 @@ func (c *client) createKey(ctx context.Context, req createKeyRequest) error {
 	return c.printKey(&resp.apiKey)
 }
 
-// listKeys prints all keys as a table.
-func (c *client) listKeys(ctx context.Context) error {
+// listKeys prints the keys as a table: all of them, or with unusedFor
+// (e.g. "90d") those not used for that long.
+func (c *client) listKeys(ctx context.Context, unusedFor string) error {
 	var resp struct {
 		Keys []apiKey `json:"keys"`
 	}
-	render, err := c.call(ctx, http.MethodGet, keysPath, nil, nil, &resp)
+	var q url.Values
+	if unusedFor != "" {
+		q = url.Values{"unused_for": {unusedFor}}
+	}
+	render, err := c.call(ctx, http.MethodGet, keysPath, q, nil, &resp)
 	if err != nil || !render {
 		return err
 	}
 	if len(resp.Keys) == 0 {
+		if unusedFor != "" {
+			fmt.Fprintf(c.out, "No keys unused for %s.\n", unusedFor)
+			return nil
+		}
 		fmt.Fprintln(c.out, "No keys.")
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTEAM\tPREFIX\tSTATUS\tMODELS\tEXPIRES\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tTEAM\tPREFIX\tSTATUS\tMODELS\tEXPIRES\tCREATED\tLAST USED")
 	for _, k := range resp.Keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			cell(k.ID), cell(k.Name), cell(k.Team), cell(maskedKey(&k)), cell(k.Status),
 			modelsText(k.Models), c.expiresText(k.ExpiresAt, "2006-01-02 15:04"),
-			c.timeText(k.CreatedAt, "2006-01-02 15:04"))
+			c.timeText(k.CreatedAt, "2006-01-02 15:04"), c.lastUsedText(&k, "2006-01-02 15:04"))
 	}
 	return tw.Flush()
+}
+
+// lastUsedText renders a key's last use, "never" when it has none.
+func (c *client) lastUsedText(k *apiKey, layout string) string {
+	if k.LastUsedAt == nil || k.LastUsedAt.IsZero() {
+		return "never"
+	}
+	s := c.timeText(*k.LastUsedAt, layout)
+	if k.LastUsedFrom != "" {
+		s += " from " + k.LastUsedFrom
+	}
+	return s
+}
+
+// keyCheck is the answer of POST /ai_gateway/keys/check.
+type keyCheck struct {
+	Verdict   string     `json:"verdict"`
+	Message   string     `json:"message"`
+	KeyID     string     `json:"key_id,omitempty"`
+	Name      string     `json:"name,omitempty"`
+	Team      string     `json:"team,omitempty"`
+	RotatedTo string     `json:"rotated_to,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy *struct {
+		Seq   uint64    `json:"seq"`
+		Time  time.Time `json:"time"`
+		Actor string    `json:"actor,omitempty"`
+	} `json:"revoked_by,omitempty"`
+	Scope    string     `json:"scope,omitempty"`
+	ResetsAt *time.Time `json:"resets_at,omitempty"`
+}
+
+// checkKey asks why the gateway accepts or refuses key, and prints the
+// answer; it fails (exit 1) when the key would be refused. The key is
+// sent in the body, never in the URL, and never printed.
+func (c *client) checkKey(ctx context.Context, key, model string) error {
+	var resp keyCheck
+	body := map[string]string{"key": key}
+	if model != "" {
+		body["model"] = model
+	}
+	data, err := c.do(ctx, http.MethodPost, keyPath("check"), nil, body)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return fmt.Errorf("decoding admin API response: %v", err)
+	}
+	if c.jsonOut {
+		if err := c.writeJSON(data); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(c.out, 0, 0, 1, ' ', 0)
+		line := func(field, value string) { fmt.Fprintf(tw, "%s:\t%s\n", field, value) }
+		line("Verdict", cell(resp.Verdict))
+		if resp.KeyID != "" {
+			line("Key", resp.KeyID)
+		}
+		if resp.Name != "" {
+			line("Name", resp.Name)
+		}
+		if resp.Team != "" {
+			line("Team", resp.Team)
+		}
+		line("Why", cell(resp.Message))
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if resp.Verdict != "ok" {
+		return &plainError{"the gateway refuses this key: " + resp.Verdict}
+	}
+	return nil
 }
 
 // showKey prints one key as "field: value" lines.
@@ -226,6 +315,7 @@ func (c *client) printKey(k *apiKey) error {
 	line("Created", c.timeText(k.CreatedAt, layout))
 	line("Updated", c.timeText(k.UpdatedAt, layout))
 	line("Expires", c.expiresText(k.ExpiresAt, layout))
+	line("Used", c.lastUsedText(k, layout))
 	if k.RevokedAt != nil {
 		line("Revoked", c.timeText(*k.RevokedAt, layout))
 	}
@@ -380,7 +470,7 @@ func (c *client) usage(ctx context.Context, q usageQuery) error {
 	}
 	num := func(g usageGroup) []string {
 		return []string{commaInt(g.Requests), commaInt(g.Errors), commaInt(g.PromptTokens),
-			commaInt(g.CompletionTokens), commaInt(g.TotalTokens), usdText(g.CostUSD, 4)}
+			commaInt(g.CompletionTokens), commaInt(g.TotalTokens), costText(g.CostUSD)}
 	}
 	row(header, "REQUESTS", "ERRORS", "PROMPT TOKENS", "COMPLETION TOKENS", "TOTAL TOKENS", "COST")
 	for _, g := range resp.Groups {

@@ -191,7 +191,7 @@ func periodText(p string) string {
 // tokens since <period start>".
 func (c *client) spendText(s spend) string {
 	text := fmt.Sprintf("%s spent, %s reserved, %s tokens",
-		usdText(s.SpentUSD, 4), usdText(s.ReservedUSD, 4), commaInt(s.Tokens))
+		costText(s.SpentUSD), costText(s.ReservedUSD), commaInt(s.Tokens))
 	if s.PeriodStart != nil && !s.PeriodStart.IsZero() {
 		return text + " since " + c.timeText(*s.PeriodStart, time.RFC3339)
 	}
@@ -202,6 +202,23 @@ func (c *client) spendText(s spend) string {
 // thousands separators, e.g. usdText(1234.5, 2) = "$1,234.50".
 func usdText(v float64, decimals int) string {
 	return moneyText(strconv.FormatFloat(math.Abs(v), 'f', decimals, 64), v < 0)
+}
+
+// costText formats a spent amount with 4 decimals, or, below $0.0001,
+// with its first two significant digits (at most 6 decimals: costs are
+// whole micro-dollars), so that a request that cost $0.000003 does not
+// read as free: "$0.000003", "$0.000012". Zero is "$0.0000".
+func costText(v float64) string {
+	a := math.Abs(v)
+	if a == 0 || a >= 0.0001 {
+		return usdText(v, 4)
+	}
+	decimals := min(6, 1-int(math.Floor(math.Log10(a))))
+	s := strconv.FormatFloat(a, 'f', decimals, 64)
+	if strings.TrimRight(s, "0.") == "" {
+		return usdText(v, 4) // below half a micro-dollar: nothing to show
+	}
+	return moneyText(strings.TrimRight(s, "0"), v < 0)
 }
 
 // budgetUSDText formats a configured amount, such as a budget, with two

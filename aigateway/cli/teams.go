@@ -64,7 +64,7 @@ func (c *client) listTeams(ctx context.Context) error {
 	for _, t := range resp.Teams {
 		spent := "-"
 		if t.Spend != nil {
-			spent = usdText(t.Spend.SpentUSD, 4)
+			spent = costText(t.Spend.SpentUSD)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			cell(t.ID), cell(t.Name), budgetText(t.Limits), spent,
