@@ -20,7 +20,7 @@ func TestAdminRefusesTrailingDataAndUnknownFields(t *testing.T) {
 	}
 	e.admin("POST", "/ai_gateway/teams", map[string]any{"name": "existing-team"}, http.StatusCreated, &team)
 
-	raw := func(method, path, body string) (int, string) {
+	raw := func(t *testing.T, method, path, body string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, adminURL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -51,7 +51,7 @@ func TestAdminRefusesTrailingDataAndUnknownFields(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, body := raw(c.method, c.path, c.body)
+			code, body := raw(t, c.method, c.path, c.body)
 			if code != http.StatusBadRequest || !strings.Contains(body, c.want) {
 				t.Fatalf("%s %s %s: %d %s", c.method, c.path, c.body, code, body)
 			}
@@ -80,7 +80,7 @@ func TestAdminRefusesTrailingDataAndUnknownFields(t *testing.T) {
 	}
 
 	// Whitespace after the value is no trailing data.
-	if code, body := raw("POST", "/ai_gateway/keys", "{\"name\":\"spaced\"}\n\t \n"); code != http.StatusCreated {
+	if code, body := raw(t, "POST", "/ai_gateway/keys", "{\"name\":\"spaced\"}\n\t \n"); code != http.StatusCreated {
 		t.Fatalf("a body with trailing whitespace: %d %s", code, body)
 	}
 }

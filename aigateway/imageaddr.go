@@ -110,12 +110,12 @@ func allowedAddr(addr netip.Addr, allowPrivate bool) bool {
 		return false
 	}
 	addr = addr.WithZone("").Unmap()
-	r, special := rangeOf(addr)
-	if special && r.embedsIPv4 {
+	r, isSpecial := rangeOf(addr)
+	if isSpecial && r.embedsIPv4 {
 		b := addr.As16()
 		return allowedAddr(netip.AddrFrom4([4]byte(b[12:])), allowPrivate)
 	}
-	if special {
+	if isSpecial {
 		return allowPrivate && r.private
 	}
 	return addr.Is4() || globalUnicastIPv6.Contains(addr)

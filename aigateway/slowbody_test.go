@@ -14,7 +14,7 @@ import (
 // 256 KiB of the unread body before writing the answer, so a slow body held
 // the refusal (and the connection) for as long as the client liked.
 func TestRefusedKeyAnswersBeforeTheBodyEnds(t *testing.T) {
-	e := newEnv(t)
+	newEnv(t)
 	cases := []struct {
 		name, path string
 		hdr        http.Header
