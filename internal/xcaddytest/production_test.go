@@ -69,9 +69,12 @@ func TestProductionExample(t *testing.T) {
 	// The CLI, as the README tells operators to run it.
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(bin, append(args, "--address", admin)...).CombinedOutput()
+		cmd := exec.Command(bin, append(args, "--address", admin)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("caddy %s --address %s: %v\n%s", strings.Join(args, " "), admin, err, out)
+			t.Fatalf("caddy %s --address %s: %v\n%s%s", strings.Join(args, " "), admin, err, out, stderr.String())
 		}
 		return string(out)
 	}
