@@ -290,6 +290,8 @@ func storeError(err error) error {
 		status = http.StatusBadRequest
 	case errors.Is(err, keystore.ErrRevoked), errors.Is(err, keystore.ErrExpired):
 		status = http.StatusConflict
+	case errors.Is(err, keystore.ErrNoSpace):
+		status = http.StatusInsufficientStorage
 	}
 	return caddy.APIError{HTTPStatus: status, Err: err}
 }

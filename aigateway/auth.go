@@ -76,6 +76,25 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 	return key, true
 }
 
+// spaceChecker is a store that can tell it is out of disk space.
+type spaceChecker interface{ CheckSpace() error }
+
+// refuseIfFull answers 507 when the store cannot take writes, before a
+// request that would be metered runs: a usage record that cannot be
+// written would make the spend invisible and budgets unenforceable.
+// Authentication itself needs no writes and goes on.
+func (a *App) refuseIfFull(w http.ResponseWriter, d providers.Inbound) bool {
+	store, err := a.keyStore()
+	if err != nil {
+		return false // authenticateRequest has answered this already
+	}
+	if sc, ok := store.(spaceChecker); ok && sc.CheckSpace() != nil {
+		writeError(w, d, errStoreFull())
+		return true
+	}
+	return false
+}
+
 // failuresPerMinute is how many failed authentications one address may
 // make in a minute before the audit trail records it.
 const failuresPerMinute = 10
