@@ -354,6 +354,8 @@ func storeError(err error) error {
 		status = http.StatusBadRequest
 	case errors.Is(err, keystore.ErrRevoked), errors.Is(err, keystore.ErrExpired), errors.Is(err, keystore.ErrRotated):
 		status = http.StatusConflict
+	case errors.Is(err, keystore.ErrNoSpace):
+		status = http.StatusInsufficientStorage
 	}
 	return caddy.APIError{HTTPStatus: status, Err: err}
 }

@@ -252,7 +252,7 @@ func (a *App) admit(ctx context.Context, w http.ResponseWriter, key keystore.Key
 		case err != nil:
 			ad.undo()
 			a.logger.Error("reservation failed", zap.Error(err))
-			return nil, errStoreUnavailable()
+			return nil, storeFailure(err)
 		}
 	}
 	return ad, nil

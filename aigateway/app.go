@@ -74,7 +74,8 @@ type App struct {
 
 	storeMu  *sync.Mutex // guards store and storeKey; a pointer so App copies cheaply in CaddyModule
 	store    keystore.Store
-	storeKey string // the pool key this app holds a reference to, "" if none
+	storeKey string   // the pool key this app holds a reference to, "" if none
+	claims   []string // the port claims this app holds (instance.go); set by Start, released by Cleanup
 }
 
 // StoreConfig says where and how keys and usage records are stored.
@@ -218,6 +219,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Start opens the store, so the admin API can reach it before any request
 // arrives, and makes this app the one the admin API serves.
 func (a *App) Start() error {
+	// Before the store: a second process on our ports must not serve.
+	if err := a.claimPorts(); err != nil {
+		return err
+	}
 	store, err := a.keyStore()
 	if err != nil {
 		return err
@@ -246,6 +251,7 @@ func (a *App) Cleanup() error {
 		return nil // never provisioned
 	}
 	a.gate.open(false) // wakes requests that waited for a Start that never came
+	a.releasePorts()
 	a.storeMu.Lock()
 	defer a.storeMu.Unlock()
 	if a.storeKey == "" {

@@ -133,6 +133,25 @@ func queryHoldsKey(r *http.Request) bool {
 	return false
 }
 
+// spaceChecker is a store that can tell it is out of disk space.
+type spaceChecker interface{ CheckSpace() error }
+
+// refuseIfFull answers 507 when the store cannot take writes, before a
+// request that would be metered runs: a usage record that cannot be
+// written would make the spend invisible and budgets unenforceable.
+// Authentication itself needs no writes and goes on.
+func (a *App) refuseIfFull(w http.ResponseWriter, d providers.Inbound) bool {
+	store, err := a.keyStore()
+	if err != nil {
+		return false // authenticateRequest has answered this already
+	}
+	if sc, ok := store.(spaceChecker); ok && sc.CheckSpace() != nil {
+		writeError(w, d, errStoreFull())
+		return true
+	}
+	return false
+}
+
 // closeIfBodyUnread makes the connection close after an answer written
 // before the request body was read. Otherwise net/http (HTTP/1.x) first
 // reads up to 256 KiB of the unread body, to keep the connection for the

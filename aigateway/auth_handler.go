@@ -61,6 +61,9 @@ func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		return nil
 	}
 	caddyhttp.SetVar(r.Context(), "ai_gateway.key_id", key.ID)
+	if h.app.refuseIfFull(w, openai.Inbound{}) {
+		return nil
+	}
 
 	rec := keystore.UsageRecord{RequestID: requestID(r), Time: start.UTC(), KeyID: key.ID, Endpoint: r.URL.Path}
 	defer func() {

@@ -1,9 +1,11 @@
 package aigateway
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
@@ -39,6 +41,23 @@ func errUpstream(status int, msg string) *providers.Error {
 func errStoreUnavailable() *providers.Error {
 	return &providers.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "store_unavailable",
 		Message: "the key store is unavailable, try again"}
+}
+
+// errStoreFull is the answer to a request the gateway cannot record: its
+// store's disk is below the free-space reserve. The message does not name
+// the directory; the gateway's log does.
+func errStoreFull() *providers.Error {
+	return &providers.Error{Status: http.StatusInsufficientStorage, Type: "server_error", Code: "insufficient_storage",
+		Message: "the gateway's store is out of disk space; requests are refused until space is freed"}
+}
+
+// storeFailure is the client error for a store error: 507 when the disk is
+// full, else 503.
+func storeFailure(err error) *providers.Error {
+	if errors.Is(err, keystore.ErrNoSpace) {
+		return errStoreFull()
+	}
+	return errStoreUnavailable()
 }
 
 // writeError writes e in the client's dialect.

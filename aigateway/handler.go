@@ -94,6 +94,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		h.serveModels(w, key)
 		return nil
 	}
+	if h.app.refuseIfFull(w, ep.dialect) {
+		return nil
+	}
 
 	rec := keystore.UsageRecord{RequestID: requestID(r), Time: start.UTC(), KeyID: key.ID, Endpoint: string(ep.op)}
 	defer func() {

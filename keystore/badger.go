@@ -81,6 +81,10 @@ type BadgerOptions struct {
 	// memory: 0 means DefaultKeyCacheSize, a negative value no cache. A
 	// key not cached costs a store read (about 10 µs) on its next use.
 	KeyCacheSize int
+	// MinFreeBytes is the free space kept in reserve on the store's
+	// filesystem (see space.go): writes that would eat into it fail with
+	// ErrNoSpace, and opening needs it. 0 means DefaultMinFreeBytes.
+	MinFreeBytes uint64
 }
 
 // BadgerStore is the Store backed by an embedded Badger v4 database.
@@ -97,6 +101,7 @@ type BadgerStore struct {
 	inMemory bool
 	sync     bool
 	now      func() time.Time // time source for record timestamps; tests may replace it
+	space    *spaceGuard      // nil in memory
 
 	// closed is checked on the Authenticate hot path without a lock.
 	closed atomic.Bool
@@ -165,19 +170,32 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		// Badger would create the directory world-readable; key hashes
 		// and usage are nobody else's business.
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("keystore: creating %s: %w", dir, err)
+			return nil, fmt.Errorf("keystore: creating the store directory %s: %v", dir, unwrapPath(err))
 		}
 	}
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
+	var space *spaceGuard
+	if !opts.InMemory {
+		need := opts.MinFreeBytes
+		if need == 0 {
+			need = DefaultMinFreeBytes
+		}
+		// Before Badger: on a full disk its open writes a new memtable
+		// through mmap and the process dies of SIGBUS.
+		if err := checkOpen(dir, need); err != nil {
+			return nil, err
+		}
+		space = &spaceGuard{dir: dir, need: need, log: log}
+	}
 	db, err := badger.Open(badgerOptions(dir, opts))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, &lockedError{dir: dir, cause: err}
 		}
-		return nil, fmt.Errorf("keystore: opening badger store at %s: %w", dir, err)
+		return nil, fmt.Errorf("keystore: opening badger store at %s: %s", dir, oneLine(err.Error()))
 	}
 	s := &BadgerStore{
 		db:           db,
@@ -185,6 +203,7 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 		inMemory:     opts.InMemory,
 		sync:         opts.SyncWrites,
 		now:          time.Now,
+		space:        space,
 		cache:        newAuthCache(opts.KeyCacheSize),
 		usageCh:      make(chan usageMsg, usageQueueSize),
 		writerDone:   make(chan struct{}),
@@ -216,6 +235,10 @@ func OpenBadger(dir string, opts BadgerOptions) (*BadgerStore, error) {
 	return s, nil
 }
 
+// memTableSize is Badger's memtable size; its write-ahead log file is twice
+// that, sparse until written.
+const memTableSize = 8 << 20
+
 // badgerOptions returns the Badger options for a store in dir, tuned for a
 // small database: a few MB of memtables, no block cache, no compression.
 func badgerOptions(dir string, opts BadgerOptions) badger.Options {
@@ -227,7 +250,7 @@ func badgerOptions(dir string, opts BadgerOptions) badger.Options {
 	}
 	bo = bo.
 		WithSyncWrites(opts.SyncWrites).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(memTableSize).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
@@ -273,6 +296,10 @@ func (s *BadgerStore) runGC(every time.Duration) {
 			return
 		case <-t.C:
 		}
+		// GC rewrites live values through the write path.
+		if s.space.check() != nil {
+			continue
+		}
 		for {
 			err := s.db.RunValueLogGC(gcRatio)
 			if err != nil {
@@ -308,6 +335,9 @@ func (s *BadgerStore) update(ctx context.Context, fn func(txn *badger.Txn) error
 		return err
 	}
 	defer end()
+	if err := s.space.check(); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -893,7 +923,17 @@ func (s *BadgerStore) Close() error {
 			<-s.gcDone
 		}
 		s.lifeMu.Lock()
-		s.closeErr = s.db.Close()
+		if free, err := s.freeForClose(); err != nil {
+			// Closing flushes the memtable into a new table through mmap:
+			// on a full disk that is a SIGBUS. Its write-ahead log is
+			// already on disk and is replayed at the next open; the
+			// directory lock goes with the process.
+			s.log.Error("key store not closed: too little disk space to flush it; it recovers from its log at the next start",
+				zap.String("dir", s.space.dir), zap.Uint64("free_bytes", free))
+			s.closeErr = err
+		} else {
+			s.closeErr = s.db.Close()
+		}
 		s.lifeMu.Unlock()
 		s.cache.clear()
 	})

@@ -69,6 +69,9 @@ func (s *BadgerStore) migrateKeyLayout() error {
 	}
 	moved := 0
 	for after := []byte(prefixKeyByID); ; {
+		if err := s.space.check(); err != nil {
+			return err
+		}
 		n, next, err := s.migrateKeyBatch(after)
 		if err != nil {
 			return fmt.Errorf("keystore: moving key records to layout %s: %w", keyLayoutVersion, err)

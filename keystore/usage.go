@@ -278,6 +278,9 @@ func (s *BadgerStore) writeUsageBatch(batch []UsageRecord) error {
 		return nil
 	}
 
+	if err := s.space.check(); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(write)
 		switch {
