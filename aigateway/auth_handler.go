@@ -186,7 +186,7 @@ func (mw *meteredWriter) WriteHeader(status int) {
 	mw.status = status
 	if status >= 200 && status < 300 {
 		ct := mw.Header().Get("Content-Type")
-		mw.meter = newMeter(mw.ResponseWriterWrapper, flusherOf(mw.ResponseWriterWrapper.ResponseWriter), ct, mw.dropUsageChunk)
+		mw.meter = newMeter(mw.ResponseWriterWrapper, flusherOf(mw.ResponseWriterWrapper.ResponseWriter), ct, mw.dropUsageChunk, nil)
 		if isEventStream(ct) {
 			mw.Header().Del("Content-Length")
 		}

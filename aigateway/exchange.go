@@ -22,6 +22,8 @@ type exchange struct {
 	r       *http.Request
 	dialect providers.Inbound
 	target  route
+	// model is the public model name the client asked for.
+	model   string
 	rec     *keystore.UsageRecord
 	bodyLen int64
 	// capTokens is the key's completion cap to apply, 0 for none.
@@ -55,15 +57,16 @@ func (x *exchange) passthrough(pt providers.Passthrough, op providers.Operation,
 		x.fail(providers.ReadError(resp))
 		return
 	}
-	x.relay(resp, forceUsage)
+	x.relay(resp, forceUsage, x.target.publicJSON)
 }
 
 // relayedHeaders are upstream response headers worth passing to the client.
 var relayedHeaders = []string{"Content-Type", "X-Request-Id", "Openai-Processing-Ms", "Openai-Model"}
 
 // relay passes a successful OpenAI-format response to the client, metering
-// it on the way.
-func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
+// it on the way, with the top-level "model" of the answer (or of each
+// chunk) replaced by model when it is not nil.
+func (x *exchange) relay(resp *http.Response, dropUsageChunk bool, model []byte) {
 	w := x.w
 	hdr := w.Header()
 	for _, name := range relayedHeaders {
@@ -77,7 +80,7 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 		hdr.Set("X-Accel-Buffering", "no")
 	}
 	w.WriteHeader(resp.StatusCode)
-	meter := newMeter(w, flusherOf(w), ct, dropUsageChunk)
+	meter := newMeter(w, flusherOf(w), ct, dropUsageChunk, model)
 	buf := copyBufPool.Get().(*[]byte)
 	_, copyErr := io.CopyBuffer(writerOnly{meter}, readerOnly{resp.Body}, *buf)
 	copyBufPool.Put(buf)
@@ -107,6 +110,17 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 			_ = flusherOf(w)()
 		}
 	}
+}
+
+// answerModel is the model to name in an answer the upstream gave as
+// upstream: the public name the client asked for, unless it is the
+// upstream's own name (then the upstream's answer, which may name a dated
+// snapshot of the model, stands).
+func (x *exchange) answerModel(upstream string) string {
+	if x.target.publicJSON == nil {
+		return upstream
+	}
+	return x.model
 }
 
 // statusClientClosed is recorded when the client went away (nginx's 499).
@@ -146,6 +160,7 @@ func (x *exchange) chat(body []byte) {
 			return
 		}
 		x.rec.PromptTokens, x.rec.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
+		resp.Model = x.answerModel(resp.Model)
 		out, err := x.dialect.EncodeChat(resp)
 		if err != nil {
 			x.fail(err)
@@ -196,6 +211,8 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 			ev = providers.Event{Type: providers.EventError, Err: errUpstream(http.StatusBadGateway, "the upstream connection failed mid-stream")}
 		}
 		switch ev.Type {
+		case providers.EventStart:
+			ev.Model = x.answerModel(ev.Model)
 		case providers.EventText, providers.EventToolArgs:
 			deltas++
 		case providers.EventUsage:
@@ -249,6 +266,7 @@ func (x *exchange) embed(body []byte) {
 		return
 	}
 	x.rec.PromptTokens = resp.Usage.PromptTokens
+	resp.Model = x.answerModel(resp.Model)
 	x.writeJSON(openai.EncodeEmbeddingResponse(resp, format))
 }
 
