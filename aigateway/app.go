@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway/governor"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/internal/wirejson"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
@@ -117,6 +118,12 @@ type route struct {
 	upstreamModel string
 	price         governor.Price
 	priced        bool // price was configured
+	// publicJSON is the public name as a JSON string, to put in answers in
+	// place of the upstream's model; nil when the two names are the same
+	// (the upstream's answer then passes as it is).
+	publicJSON []byte
+	// upstreamHeader is the value of UpstreamModelHeader, made once.
+	upstreamHeader []string
 }
 
 // validPrice reports whether every field of p is finite and non-negative.
@@ -164,6 +171,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %v", err)
 	}
 	startJanitor()
+	if err := checkProviderKeys(a.ProvidersRaw); err != nil {
+		return err
+	}
 	a.providers = make(map[string]providers.Provider, len(a.ProvidersRaw))
 	if len(a.ProvidersRaw) > 0 {
 		mods, err := ctx.LoadModule(a, "ProvidersRaw")
@@ -201,7 +211,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if up == "" {
 			up = m.Name
 		}
-		r := route{providerName: m.Provider, provider: p, upstreamModel: up}
+		r := route{providerName: m.Provider, provider: p, upstreamModel: up, upstreamHeader: []string{up}}
+		if up != m.Name {
+			r.publicJSON = wirejson.AppendString(nil, m.Name)
+		}
 		if m.Price != nil {
 			if !validPrice(*m.Price) {
 				return fmt.Errorf("model %q: prices must be finite and non-negative", m.Name)
@@ -214,6 +227,71 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.prices = governor.DefaultPrices()
 	sort.Strings(a.modelList)
 	return nil
+}
+
+// checkProviderKeys refuses a provider whose api_key is missing or expands
+// to an empty string, unless its type may go without one
+// (providers.KeyOptional): a key left unset in the environment must stop
+// the server at start, naming the provider and the variable, not show up
+// later as the upstream's 401 on every request.
+func checkProviderKeys(raw map[string]json.RawMessage) error {
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	repl := caddy.NewReplacer()
+	for _, name := range names {
+		var cfg struct {
+			Type   string `json:"type"`
+			APIKey string `json:"api_key"`
+		}
+		if json.Unmarshal(raw[name], &cfg) != nil {
+			continue // loading the module says what is wrong
+		}
+		info, err := caddy.GetModule(providers.Namespace + "." + cfg.Type)
+		if err != nil {
+			continue // likewise
+		}
+		if ko, ok := info.New().(providers.KeyOptional); ok && ko.KeyOptional() {
+			continue
+		}
+		if repl.ReplaceKnown(cfg.APIKey, "") != "" {
+			continue
+		}
+		return missingKeyError(name, cfg.Type, cfg.APIKey)
+	}
+	return nil
+}
+
+// missingKeyError says which provider lacks its key and where the key was
+// to come from. apiKey expanded to nothing, so it holds placeholders only,
+// never a secret.
+func missingKeyError(name, typ, apiKey string) error {
+	const trial = "; to try the gateway without a key, use the provider type mock (in cmd/caddy only)"
+	if apiKey == "" {
+		return fmt.Errorf("provider %q: the %s provider needs an api_key, e.g. api_key {env.%s_API_KEY}%s",
+			name, typ, strings.ToUpper(typ), trial)
+	}
+	var vars []string
+	for rest := apiKey; ; {
+		i := strings.Index(rest, "{env.")
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len("{env."):]
+		j := strings.IndexByte(rest, '}')
+		if j < 0 {
+			break
+		}
+		vars = append(vars, rest[:j])
+		rest = rest[j+1:]
+	}
+	if len(vars) == 0 {
+		return fmt.Errorf("provider %q: api_key %s is empty%s", name, apiKey, trial)
+	}
+	return fmt.Errorf("provider %q: api_key %s is empty; set the environment variable %s%s",
+		name, apiKey, strings.Join(vars, ", "), trial)
 }
 
 // Start opens the store, so the admin API can reach it before any request

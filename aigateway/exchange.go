@@ -24,6 +24,8 @@ type exchange struct {
 	r       *http.Request
 	dialect providers.Inbound
 	target  route
+	// model is the public model name the client asked for.
+	model   string
 	rec     *keystore.UsageRecord
 	bodyLen int64
 	// capTokens is the key's completion cap to apply, 0 for none.
@@ -57,16 +59,17 @@ func (x *exchange) passthrough(pt providers.Passthrough, op providers.Operation,
 		x.fail(providers.ReadError(resp))
 		return
 	}
-	x.relay(resp, forceUsage)
+	x.relay(resp, forceUsage, x.target.publicJSON)
 }
 
 // relay passes a successful OpenAI-format response to the client, metering
 // it on the way: a stream event by event, anything else whole once it has
-// arrived and proved to be a JSON object.
-func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
+// arrived and proved to be a JSON object. When model is not nil, the
+// top-level "model" of the answer (or of each chunk) is replaced by it.
+func (x *exchange) relay(resp *http.Response, dropUsageChunk bool, model []byte) {
 	ct := resp.Header.Get("Content-Type")
 	if !isEventStream(ct) {
-		x.relayJSON(resp, ct)
+		x.relayJSON(resp, ct, model)
 		return
 	}
 	w := x.w
@@ -75,7 +78,7 @@ func (x *exchange) relay(resp *http.Response, dropUsageChunk bool) {
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(resp.StatusCode)
-	meter := &sseMeter{dst: w, flush: flusherOf(w), dropUsageChunk: dropUsageChunk, scrub: x.h.app.scrub}
+	meter := &sseMeter{dst: w, flush: flusherOf(w), dropUsageChunk: dropUsageChunk, model: model, scrub: x.h.app.scrub}
 	buf := copyBufPool.Get().(*[]byte)
 	_, copyErr := io.CopyBuffer(writerOnly{meter}, readerOnly{resp.Body}, *buf)
 	copyBufPool.Put(buf)
@@ -135,7 +138,7 @@ func relayHeaders(dst, src http.Header) {
 // proxy's HTML page) becomes a 502 in the client's dialect instead of a 200
 // the client cannot parse. A larger answer is relayed as it comes, its
 // first part held and checked like the rest.
-func (x *exchange) relayJSON(resp *http.Response, ct string) {
+func (x *exchange) relayJSON(resp *http.Response, ct string, model []byte) {
 	bp := answerBufPool.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= maxPooledAnswer {
@@ -166,11 +169,18 @@ func (x *exchange) relayJSON(resp *http.Response, ct string) {
 		writeError(x.w, x.dialect, errUpstream(http.StatusBadGateway, "the upstream provider's answer is not valid JSON"))
 		return
 	}
+	out := body
+	if model != nil {
+		if rewritten, ok := appendModelRewritten(nil, body, 0, model); ok {
+			out = rewritten
+		}
+	}
+	out = x.h.app.scrub.Bytes(out)
 	hdr := x.w.Header()
 	relayHeaders(hdr, resp.Header)
-	hdr.Set("Content-Length", itoa(len(body)))
+	hdr.Set("Content-Length", itoa(len(out)))
 	x.w.WriteHeader(resp.StatusCode)
-	_, werr := x.w.Write(x.h.app.scrub.Bytes(body))
+	_, werr := x.w.Write(out)
 	x.rec.Status = resp.StatusCode
 	if werr != nil {
 		x.rec.Status = statusClientClosed
@@ -237,6 +247,17 @@ func readAnswer(buf []byte, r io.Reader, size int64) (body []byte, whole bool, e
 	}
 }
 
+// answerModel is the model to name in an answer the upstream gave as
+// upstream: the public name the client asked for, unless it is the
+// upstream's own name (then the upstream's answer, which may name a dated
+// snapshot of the model, stands).
+func (x *exchange) answerModel(upstream string) string {
+	if x.target.publicJSON == nil {
+		return upstream
+	}
+	return x.model
+}
+
 // statusClientClosed is recorded when the client went away (nginx's 499).
 const statusClientClosed = 499
 
@@ -275,6 +296,7 @@ func (x *exchange) chat(body []byte) {
 			return
 		}
 		x.rec.PromptTokens, x.rec.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
+		resp.Model = x.answerModel(resp.Model)
 		if resp.Usage.Adjusted {
 			x.usageAdjusted()
 		}
@@ -328,6 +350,8 @@ func (x *exchange) stream(stream providers.Stream, includeUsage bool) {
 			ev = providers.Event{Type: providers.EventError, Err: errUpstream(http.StatusBadGateway, "the upstream connection failed mid-stream")}
 		}
 		switch ev.Type {
+		case providers.EventStart:
+			ev.Model = x.answerModel(ev.Model)
 		case providers.EventText, providers.EventToolArgs:
 			deltas++
 		case providers.EventUsage:
@@ -386,6 +410,7 @@ func (x *exchange) embed(body []byte) {
 		return
 	}
 	x.rec.PromptTokens = resp.Usage.PromptTokens
+	resp.Model = x.answerModel(resp.Model)
 	if resp.Usage.Adjusted {
 		x.usageAdjusted()
 	}

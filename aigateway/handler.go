@@ -51,6 +51,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return err
 }
 
+// UpstreamModelHeader is the response header that names the model the
+// upstream provider was asked for, on every answer the gateway routed to a
+// provider. Answers themselves name the public model the client asked for.
+// The name is in canonical form, so it can index an http.Header.
+const UpstreamModelHeader = "X-Ai-Gateway-Upstream-Model"
+
 // Operations the handler serves besides the providers' own.
 const (
 	opListModels  providers.Operation = "models"
@@ -142,7 +148,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return nil
 	}
 	rec.TeamID = ad.teamID
-	x := &exchange{h: h, w: w, r: r, dialect: ep.dialect, target: target, rec: &rec, bodyLen: int64(len(body)), capTokens: ad.maxTokens}
+	x := &exchange{h: h, w: w, r: r, dialect: ep.dialect, target: target, model: in.Model, rec: &rec, bodyLen: int64(len(body)), capTokens: ad.maxTokens}
+	// Answers name the public model; the upstream's name is told here,
+	// for the client's logs (an operator who would keep it private drops
+	// the header in the site block: header -X-AI-Gateway-Upstream-Model).
+	w.Header()[UpstreamModelHeader] = target.upstreamHeader
 	defer func() {
 		// Before the record is written (the deferred record runs after).
 		rec.CostMicros = ad.settle(r.Context(), usage{PromptTokens: rec.PromptTokens, CompletionTokens: rec.CompletionTokens})

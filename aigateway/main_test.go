@@ -14,6 +14,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/caddyfile"
+	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/mock" // the quickstart's provider
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway/providers/openai"
 )
 

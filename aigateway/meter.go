@@ -43,7 +43,9 @@ type usageMeter interface {
 	sawEnd() bool
 }
 
-// newMeter picks the meter for a response by its content type.
+// newMeter picks the meter for a response by its content type: ai_auth's
+// responses (the passthrough builds its sseMeter itself, and holds JSON
+// answers whole: exchange.relayJSON).
 func newMeter(dst io.Writer, flush func() error, contentType string, dropUsageChunk bool) usageMeter {
 	if isEventStream(contentType) {
 		return &sseMeter{dst: dst, flush: flush, dropUsageChunk: dropUsageChunk}
@@ -63,12 +65,15 @@ type sseMeter struct {
 	dst            io.Writer
 	flush          func() error
 	dropUsageChunk bool
+	// model replaces each chunk's top-level "model" value (nil: no change).
+	model []byte
 	// scrub removes provider credentials from each event passed on (an
 	// upstream that echoes request headers into an error event); nil for
 	// ai_auth, which holds none.
 	scrub *providers.Scrubber
 
 	pending  []byte // the start of an event not yet complete
+	scratch  []byte // a rewritten event
 	usage    usage
 	sawUsage bool
 	done     bool // "data: [DONE]" seen
@@ -88,7 +93,10 @@ func (m *sseMeter) Write(p []byte) (int, error) {
 			break
 		}
 		ev := m.pending[start : start+next]
-		if m.inspect(m.pending[start : start+end]) {
+		if fwd, ds, de := m.inspect(m.pending[start : start+end]); fwd {
+			if m.model != nil && de > ds {
+				ev = m.rewriteModel(ev, ds, de)
+			}
 			if _, err := m.dst.Write(m.scrub.Bytes(ev)); err != nil {
 				m.err = err
 				return 0, err
@@ -131,27 +139,77 @@ func eventEnd(b []byte) (end, next int) {
 	return -1, -1
 }
 
-// inspect meters one event and reports whether to forward it.
-func (m *sseMeter) inspect(ev []byte) bool {
-	data := eventData(ev)
-	if data == nil {
-		return true
+// inspect meters one event and reports whether to forward it, and where
+// its data is (ds == de for none, or for the end marker).
+func (m *sseMeter) inspect(ev []byte) (fwd bool, ds, de int) {
+	ds, de = eventDataAt(ev)
+	data := ev[ds:de]
+	if ds == de {
+		return true, 0, 0
 	}
 	if bytes.Equal(data, []byte("[DONE]")) {
 		m.done = true
-		return true
+		return true, 0, 0
 	}
 	m.chunks++
 	if !hasObjectField(data, "usage") {
-		return true
+		return true, ds, de
 	}
 	u, ok, noChoices := scanUsage(data)
 	if !ok {
-		return true
+		return true, ds, de
 	}
 	m.usage, m.sawUsage = u, true
-	return !(m.dropUsageChunk && noChoices)
+	return !(m.dropUsageChunk && noChoices), ds, de
 }
+
+// rewriteModel returns ev with the model of its data (ev[ds:de]) replaced
+// by m.model, in m.scratch; ev itself when there is nothing to replace.
+func (m *sseMeter) rewriteModel(ev []byte, ds, de int) []byte {
+	out, changed := appendModelRewritten(m.scratch[:0], ev[:de], ds, m.model)
+	if !changed {
+		return ev
+	}
+	m.scratch = append(out, ev[de:]...)
+	return m.scratch
+}
+
+// appendModelRewritten appends to dst doc[:from] followed by the JSON
+// object at doc[from:] with the string value of each of its top-level
+// "model" members replaced by model (a JSON string, quotes included). It
+// reports false, having appended nothing that matters, when the object
+// names no other model or is not valid JSON: then doc is to be used as it
+// is. Only the model is touched, so the rest of the bytes pass as the
+// upstream wrote them; a scan that skips nested values stands in for a
+// decode and re-encode.
+func appendModelRewritten(dst, doc []byte, from int, model []byte) ([]byte, bool) {
+	// Most upstreams put "model" near the start, but every member must be
+	// scanned: a later duplicate would win in the client's decoder. A body
+	// without the name at all is spared the scan.
+	if !bytes.Contains(doc[from:], modelKey) {
+		return dst, false
+	}
+	s := wirejson.NewMembers(doc, from)
+	last, changed := 0, false
+	for {
+		f, more := s.Next()
+		if !more {
+			break
+		}
+		if !f.KeyIs(doc, "model") || doc[f.ValStart] != '"' || bytes.Equal(f.Value(doc), model) {
+			continue
+		}
+		dst = append(dst, doc[last:f.ValStart]...)
+		dst = append(dst, model...)
+		last, changed = f.ValEnd, true
+	}
+	if s.Err() != nil || !changed {
+		return dst, false
+	}
+	return append(dst, doc[last:]...), true
+}
+
+var modelKey = []byte(`"model"`)
 
 // scanUsage reads the top-level "usage" object of an OpenAI-format body
 // or chunk without decoding the rest (validating it all the same), and
@@ -237,20 +295,40 @@ func isEmptyArrayOrNull(v []byte) bool {
 // eventData returns the data of an event with a single data line (the form
 // every OpenAI-format server sends), or nil.
 func eventData(ev []byte) []byte {
-	for len(ev) > 0 {
-		line := ev
-		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
-			line, ev = ev[:i], ev[i+1:]
-		} else {
-			ev = nil
-		}
-		line = bytes.TrimRight(line, "\r")
-		if after, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			return bytes.TrimSpace(after)
-		}
+	ds, de := eventDataAt(ev)
+	if ds == de {
+		return nil
 	}
-	return nil
+	return ev[ds:de]
 }
+
+// eventDataAt finds the data of an event's first data line, without the
+// surrounding space: ev[ds:de], ds == de for none.
+func eventDataAt(ev []byte) (ds, de int) {
+	pos := 0
+	for pos < len(ev) {
+		end := len(ev)
+		next := end
+		if i := bytes.IndexByte(ev[pos:], '\n'); i >= 0 {
+			end, next = pos+i, pos+i+1
+		}
+		line := ev[pos:end]
+		if bytes.HasPrefix(line, []byte("data:")) {
+			ds, de = pos+5, end
+			for ds < de && isSpace(ev[ds]) {
+				ds++
+			}
+			for de > ds && isSpace(ev[de-1]) {
+				de--
+			}
+			return ds, de
+		}
+		pos = next
+	}
+	return 0, 0
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // hasObjectField reports whether data contains `"name"` followed by a colon
 // and an object, a cheap test that spares parsing chunks without usage
@@ -276,8 +354,11 @@ func hasObjectField(data []byte, name string) bool {
 func (m *sseMeter) finish() (usage, bool, error) {
 	if m.err == nil && len(m.pending) > 0 {
 		// A stream that ends without a final blank line: pass the rest on.
-		m.inspect(m.pending)
-		if _, err := m.dst.Write(m.scrub.Bytes(m.pending)); err != nil {
+		rest := m.pending
+		if _, ds, de := m.inspect(rest); m.model != nil && de > ds {
+			rest = m.rewriteModel(rest, ds, de)
+		}
+		if _, err := m.dst.Write(m.scrub.Bytes(rest)); err != nil {
 			m.err = err
 		}
 		m.pending = m.pending[:0]

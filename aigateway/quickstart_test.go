@@ -9,8 +9,8 @@ import (
 )
 
 // TestQuickstartAnswersWithoutAProviderKey runs the README's quickstart
-// Caddyfile (on the test ports) with no OPENAI_API_KEY: the bundled mock
-// upstream must answer a real request end to end.
+// Caddyfile (on the test ports) with no OPENAI_API_KEY: its mock provider
+// must answer a real request end to end.
 func TestQuickstartAnswersWithoutAProviderKey(t *testing.T) {
 	e := newEnv(t)
 	raw, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "Caddyfile"))

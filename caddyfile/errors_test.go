@@ -252,16 +252,28 @@ func TestCaddyfileErrors(t *testing.T) {
 			line: 4,
 		},
 		{
-			name: "mock_without_key with an argument",
+			name: "mock_without_key is gone and says what replaced it",
 			in: `{
 	ai_gateway {
 		provider openai openai {
-			mock_without_key yes
+			mock_without_key
 		}
 	}
 }`,
-			want: []string{"wrong argument count or unexpected line ending after 'yes'"},
+			want: []string{"mock_without_key was removed", "use the provider type mock"},
 			line: 4,
+		},
+		{
+			name: "the mock provider takes no base_url",
+			in: `{
+	ai_gateway {
+		provider try mock {
+			base_url http://localhost:1/v1
+		}
+	}
+}`,
+			want: []string{"base_url and api_key are not options of the mock provider"},
+			line: 3,
 		},
 
 		// model

@@ -39,10 +39,9 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Validation must not depend on the environment: with no key,
-			// the quickstart's mock_without_key starts its loopback mock
-			// (and validation's cleanup stops it).
-			t.Setenv("OPENAI_API_KEY", "")
+			// A provider key the environment lacks stops a config from
+			// loading; the quickstart's mock provider needs none.
+			t.Setenv("OPENAI_API_KEY", "sk-test-example")
 			tmp := isolateDataDir(t)
 			if err := validate(t, string(data)); err != nil {
 				t.Errorf("%s: %v", path, err)

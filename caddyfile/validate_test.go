@@ -91,7 +91,9 @@ func TestValidate(t *testing.T) {
 			name: "default store dir",
 			in: `{
 	ai_gateway {
-		provider openai openai
+		provider openai openai {
+			api_key sk-test-literal
+		}
 		model gpt-4o openai
 	}
 }
@@ -120,6 +122,7 @@ func TestValidate(t *testing.T) {
 			wantErr: `base_url "localhost:11434/v1": must start with http:// or https://`,
 		},
 	}
+	t.Setenv("OPENAI_API_KEY", "sk-test-from-env")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tmp := isolateDataDir(t)
@@ -161,5 +164,51 @@ func TestEveryProviderTypeProvisions(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	if err := validate(t, caddyfileText); err == nil || !strings.Contains(err.Error(), "bedrock") {
 		t.Fatalf("bedrock without credentials: %v", err)
+	}
+}
+
+// TestValidateProviderKeys checks that a provider whose api_key is missing
+// or expands to nothing stops the config from loading, with one line that
+// names the provider and the variable, unless its type needs no key.
+func TestValidateProviderKeys(t *testing.T) {
+	t.Setenv("AIGW_TEST_SET_KEY", "sk-test-set")
+	t.Setenv("AIGW_TEST_EMPTY_KEY", "")
+	const unset, empty, set = "api_key {env.AIGW_TEST_SURELY_UNSET}", "api_key {env.AIGW_TEST_EMPTY_KEY}", "api_key {env.AIGW_TEST_SET_KEY}"
+	tests := []struct {
+		name, typ, option string // the provider is named p
+		wantErr           string // "" for a config that loads
+	}{
+		{"openai, variable unset", "openai", unset,
+			`provider "p": api_key {env.AIGW_TEST_SURELY_UNSET} is empty; set the environment variable AIGW_TEST_SURELY_UNSET; to try the gateway without a key, use the provider type mock`},
+		{"openai, variable empty", "openai", empty,
+			`provider "p": api_key {env.AIGW_TEST_EMPTY_KEY} is empty; set the environment variable AIGW_TEST_EMPTY_KEY`},
+		{"anthropic, no api_key", "anthropic", "",
+			`provider "p": the anthropic provider needs an api_key, e.g. api_key {env.ANTHROPIC_API_KEY}`},
+		{"groq preset, variable unset", "groq", unset, `provider "p": api_key {env.AIGW_TEST_SURELY_UNSET} is empty`},
+		{"azure, no api_key", "azure", "base_url https://r.openai.azure.com", `provider "p": the azure provider needs an api_key`},
+		{"openai, variable set", "openai", set, ""},
+		{"openai_compatible without a key", "openai_compatible", "base_url http://localhost:8000/v1", ""},
+		{"ollama without a key", "ollama", "", ""},
+		{"vllm with an empty key", "vllm", empty, ""},
+		{"lmstudio without a key", "lmstudio", "", ""},
+		{"mock", "mock", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateDataDir(t)
+			block := "provider p " + tt.typ
+			if tt.option != "" {
+				block += " {\n\t\t\t" + tt.option + "\n\t\t}"
+			}
+			err := validate(t, "{\n\tai_gateway {\n\t\t"+block+"\n\t\tmodel m p\n\t}\n}\n")
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("validation failed: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Errorf("validation succeeded; want an error containing %q", tt.wantErr)
+			case tt.wantErr != "" && (!strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n")):
+				t.Errorf("error %q\ndoes not contain %q on one line", err, tt.wantErr)
+			}
+		})
 	}
 }

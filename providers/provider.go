@@ -64,6 +64,18 @@ type Passthrough interface {
 	Send(ctx context.Context, call *Call) (*http.Response, error)
 }
 
+// KeyOptional is implemented by provider modules that may be used without
+// an api_key: servers on the operator's own machines (openai_compatible,
+// ollama, vllm, lmstudio), Bedrock (which signs with AWS credentials), the
+// mock. For every other provider type, an api_key that is missing or
+// expands to an empty string (an unset environment variable) stops the
+// config from loading, rather than sending requests that the upstream
+// refuses.
+type KeyOptional interface {
+	// KeyOptional reports whether this provider may go without a key.
+	KeyOptional() bool
+}
+
 // UpstreamError describes a failure to get a response from the upstream.
 // Its message never contains credentials.
 type UpstreamError struct {

@@ -269,3 +269,7 @@ var (
 func (*Bedrock) NeedsInlineImages() bool { return true }
 
 var _ providers.InlineImages = (*Bedrock)(nil)
+
+// KeyOptional reports true: Bedrock signs with AWS credentials when no
+// api_key (a Bedrock API key) is set; Provision requires one or the other.
+func (*Bedrock) KeyOptional() bool { return true }

@@ -8,24 +8,18 @@ package openai
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"go.uber.org/zap"
 
-	"github.com/caddy-ai-gateway/caddy-ai-gateway/cmd/mockllm/mockllm"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
@@ -40,10 +34,6 @@ const DefaultBaseURL = "https://api.openai.com/v1"
 // Config is the configuration shared by every OpenAI-format provider.
 type Config struct {
 	providers.Upstream
-	// MockWithoutKey serves requests from the bundled mock upstream when
-	// api_key expands to an empty string. Meant for the quickstart and demos:
-	// a warning is logged at start.
-	MockWithoutKey bool `json:"mock_without_key,omitempty"`
 
 	// quirks adapt translated requests to the host.
 	quirks Quirks
@@ -53,8 +43,7 @@ type Config struct {
 	// endpoint builds the URL of an API path for a model; nil: URL+path.
 	endpoint func(path, model string) string
 	// auth sets the upstream credential; nil: Authorization: Bearer.
-	auth     func(h http.Header)
-	mockStop func()
+	auth func(h http.Header)
 }
 
 // OpenAI is the provider for api.openai.com.
@@ -91,7 +80,7 @@ func (Compatible) CaddyModule() caddy.ModuleInfo {
 
 // Provision expands placeholders and builds the upstream HTTP client.
 func (p *Compatible) Provision(ctx caddy.Context) error {
-	if p.BaseURL == "" && !p.MockWithoutKey {
+	if p.BaseURL == "" {
 		return errors.New("openai_compatible: base_url is required")
 	}
 	// Most compatible hosts (vLLM, Ollama, Mistral, Groq...) know only
@@ -100,49 +89,12 @@ func (p *Compatible) Provision(ctx caddy.Context) error {
 	return p.provision(ctx, "")
 }
 
-func (c *Config) provision(ctx caddy.Context, defaultBase string) error {
-	base := defaultBase
-	if base == "" && c.MockWithoutKey {
-		base = "http://mock.invalid" // replaced by the mock's address below
-	}
-	if err := c.Upstream.Provision(base); err != nil {
-		return err
-	}
-	switch {
-	case c.Key == "" && c.MockWithoutKey:
-		return c.startMock(ctx.Logger())
-	case c.URL == "http://mock.invalid":
-		return errors.New("base_url is required when an api_key is set")
-	}
-	return nil
+func (c *Config) provision(_ caddy.Context, defaultBase string) error {
+	return c.Upstream.Provision(defaultBase)
 }
 
-// startMock serves the bundled mock upstream on a loopback port and points
-// the provider at it, with a random provider key that the mock requires.
-func (c *Config) startMock(log *zap.Logger) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("starting the bundled mock upstream: %w", err)
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	c.Key = "mock-" + hex.EncodeToString(b[:])
-	srv := &http.Server{Handler: mockllm.New(mockllm.Options{APIKey: c.Key}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	c.mockStop = func() { _ = srv.Close() }
-	c.URL = "http://" + ln.Addr().String() + "/v1"
-	log.Warn("no provider API key set: answering from the bundled mock upstream (mock_without_key)",
-		zap.String("mock_url", c.URL))
-	return nil
-}
-
-// Cleanup stops the bundled mock upstream if this provider started one and
-// releases idle upstream connections.
+// Cleanup releases idle upstream connections.
 func (c *Config) Cleanup() error {
-	if c.mockStop != nil {
-		c.mockStop()
-		c.mockStop = nil
-	}
 	return c.Upstream.Cleanup()
 }
 
@@ -318,7 +270,6 @@ func decodeVector(raw json.RawMessage) ([]float32, error) {
 //		api_key  <value>
 //		header   <name> <value>
 //		timeout  <duration>
-//		mock_without_key
 //	}
 //
 // The dispenser's first token is the provider type.
@@ -327,11 +278,9 @@ func (c *Config) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if d.Val() != "mock_without_key" {
 			return false, nil
 		}
-		if d.NextArg() {
-			return true, d.ArgErr()
-		}
-		c.MockWithoutKey = true
-		return true, nil
+		// Removed: it turned a missing key into canned answers in production.
+		return true, d.Err("mock_without_key was removed: a provider whose api_key is empty no longer starts; " +
+			"to try the gateway without a key, use the provider type mock (provider <name> mock), which cmd/caddy includes")
 	})
 }
 
@@ -341,7 +290,7 @@ func (p *Compatible) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := p.Config.UnmarshalCaddyfile(d); err != nil {
 		return err
 	}
-	if p.BaseURL == "" && !p.MockWithoutKey {
+	if p.BaseURL == "" {
 		d.Reset() // name the provider's own line
 		d.Next()
 		return d.Err("openai_compatible: base_url is required")
@@ -349,8 +298,13 @@ func (p *Compatible) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// KeyOptional reports true: hosts that serve the OpenAI API locally (vLLM,
+// Ollama, LM Studio...) usually want no key.
+func (*Compatible) KeyOptional() bool { return true }
+
 // Interface guards.
 var (
+	_ providers.KeyOptional = (*Compatible)(nil)
 	_ providers.Provider    = (*OpenAI)(nil)
 	_ providers.Provider    = (*Compatible)(nil)
 	_ providers.Passthrough = (*OpenAI)(nil)

@@ -116,27 +116,3 @@ func TestSendClassifiesFailures(t *testing.T) {
 		t.Fatalf("closed port: %v", err)
 	}
 }
-
-func TestMockWithoutKey(t *testing.T) {
-	p := provisioned(t, Config{Upstream: providers.Upstream{APIKey: "{env.SURELY_UNSET_VARIABLE}"}, MockWithoutKey: true})
-	resp, err := p.Send(context.Background(), &providers.Call{Operation: providers.OpChatCompletions,
-		Body: []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "mock reply to: hi") {
-		t.Fatalf("mock: %d %s", resp.StatusCode, b)
-	}
-	// With a key the real base URL is kept.
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	o := &OpenAI{Config: Config{Upstream: providers.Upstream{APIKey: "sk-real"}, MockWithoutKey: true}}
-	if err := o.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if o.URL != DefaultBaseURL || o.mockStop != nil {
-		t.Fatalf("with a key: base %q, mock started %v", o.URL, o.mockStop != nil)
-	}
-}

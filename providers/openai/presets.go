@@ -21,6 +21,8 @@ type preset struct {
 	// translate: the host rejects fields OpenAI accepts, so requests are
 	// always translated (and filtered) rather than passed through.
 	translate bool
+	// keyless: a local server, which usually wants no api_key.
+	keyless bool
 }
 
 var presets = map[string]preset{
@@ -38,9 +40,9 @@ var presets = map[string]preset{
 	"fireworks":  {baseURL: "https://api.fireworks.ai/inference/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
 	"xai":        {baseURL: "https://api.x.ai/v1"},
 	"perplexity": {baseURL: "https://api.perplexity.ai", quirks: Quirks{MaxTokensField: "max_tokens"}},
-	"ollama":     {baseURL: "http://localhost:11434/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
-	"vllm":       {baseURL: "http://localhost:8000/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
-	"lmstudio":   {baseURL: "http://localhost:1234/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
+	"ollama":     {keyless: true, baseURL: "http://localhost:11434/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
+	"vllm":       {keyless: true, baseURL: "http://localhost:8000/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
+	"lmstudio":   {keyless: true, baseURL: "http://localhost:1234/v1", quirks: Quirks{MaxTokensField: "max_tokens"}},
 }
 
 func init() {
@@ -75,6 +77,10 @@ func (p *Preset) Provision(ctx caddy.Context) error {
 	p.noPassthrough = ps.translate
 	return p.provision(ctx, ps.baseURL)
 }
+
+// KeyOptional reports whether the host may be reached without an api_key:
+// true for the local servers (ollama, vllm, lmstudio).
+func (p *Preset) KeyOptional() bool { return presets[p.name].keyless }
 
 // mistralToolCallID rewrites a tool-call id into the 9 alphanumeric
 // characters Mistral accepts, deterministically, so a call and its result
