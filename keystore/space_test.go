@@ -96,7 +96,7 @@ func TestFullDisk(t *testing.T) {
 	if err := s.FlushUsage(ctx); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("FlushUsage on a full disk: %v, want ErrNoSpace", err)
 	}
-	if err := s.Reserve(ctx, Reservation{ID: "resv_full", Allowances: []Allowance{{Scope: KeyScope("k"), BudgetMicros: 1000, BudgetPeriod: "month"}}, CostMicros: 1, At: time.Now()}); !errors.Is(err, ErrNoSpace) {
+	if err := s.Reserve(ctx, Reservation{ID: "resv_full", Allowances: []Allowance{{Scope: KeyScope("k"), BudgetMicros: 1000, BudgetPeriod: PeriodMonthly}}, CostMicros: 1, At: time.Now()}); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Reserve on a full disk: %v, want ErrNoSpace", err)
 	}
 
