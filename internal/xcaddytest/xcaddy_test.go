@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	// Every module of ours, registered in this test binary so that the test
 	// can list them (and check the xcaddy build has each).
 	_ "github.com/caddy-ai-gateway/caddy-ai-gateway"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/cmd/mockllm/mockllm"
 )
 
 // ourModules lists the Caddy module IDs registered by this repository's
@@ -170,7 +172,10 @@ func TestMain(m *testing.M) {
 // the checkout as the module's replacement), checks that `caddy
 // list-modules` shows every module of ours and that the `caddy ai-gateway`
 // command is in it, then serves the quickstart with it: a key created
-// through the admin API gets a chat answer from the bundled mock upstream.
+// through the admin API gets a chat answer. A Caddy built from the module
+// root has no mock provider (it is in cmd/caddy only), so the quickstart's
+// provider line becomes OpenAI's, pointed at the bundled mock upstream
+// speaking OpenAI's wire format.
 func TestXcaddyBuild(t *testing.T) {
 	bin := xcaddyCaddy(t)
 
@@ -193,14 +198,17 @@ func TestXcaddyBuild(t *testing.T) {
 		t.Errorf("caddy ai-gateway --help: %v\n%s", err, out)
 	}
 
-	// The quickstart, as it is, on free loopback ports and a temporary data
-	// directory.
+	// The quickstart on free loopback ports and a temporary data directory,
+	// with the provider line its comment gives for OpenAI.
+	mock := httptest.NewServer(mockllm.New(mockllm.Options{APIKey: providerKey}))
+	defer mock.Close()
 	adminAddr, apiAddr := freeAddr(t), freeAddr(t)
 	cfg := adaptExample(t, "examples/quickstart/Caddyfile", []edit{
 		{"admin localhost:2019", "admin " + adminAddr},
+		{"provider openai mock", "provider openai openai {\n\t\t\tbase_url " + mock.URL + "/v1\n\t\t\tapi_key {env.OPENAI_API_KEY}\n\t\t}"},
 		{"\n:8080 {", "\n:" + port(apiAddr) + " {\n\tbind 127.0.0.1"},
 	})
-	p := startCaddy(t, bin, cfg, []string{"OPENAI_API_KEY="}, func() bool {
+	p := startCaddy(t, bin, cfg, []string{"OPENAI_API_KEY=" + providerKey}, func() bool {
 		resp, err := http.Get("http://" + adminAddr + "/ai_gateway/keys")
 		if err != nil {
 			return false
