@@ -32,6 +32,20 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// gatewayBinary builds ./cmd/caddy into a temporary directory, for the
+// tests that run the gateway as a child process (a link on a warm build
+// cache, minutes on a cold one: cmd/testall gives go test a long timeout).
+func gatewayBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "caddy")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the gateway: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // gatewayProcess is a Caddy binary with the plugin, run as a child process.
 type gatewayProcess struct {
 	t          *testing.T
@@ -94,12 +108,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		t.Skip("builds and runs a Caddy binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the gateway: %v\n%s", err, out)
-	}
+	bin := gatewayBinary(t)
 	mock := httptest.NewServer(mockllm.New(mockllm.Options{APIKey: providerKey, ChunkDelay: 100 * time.Millisecond}))
 	defer mock.Close()
 
