@@ -113,7 +113,10 @@ func TestUpstreamRedirectIsUpstreamError(t *testing.T) {
 		for _, p := range scriptedPaths {
 			t.Run(redirect.name+"/"+p.name, func(t *testing.T) {
 				status, hdr, body := e.do("POST", p.path, k.Key, p.body)
-				if status != http.StatusBadGateway || hdr.Get("Location") != "" || !strings.Contains(string(body), "upstream_error") {
+				// 502 in the client's dialect: OpenAI's names the code,
+				// Anthropic's (which has no code) says what happened.
+				if status != http.StatusBadGateway || hdr.Get("Location") != "" ||
+					!(strings.Contains(string(body), "upstream_error") || strings.Contains(string(body), "a redirect, which the gateway does not follow")) {
 					t.Fatalf("status %d, Location %q, body %s", status, hdr.Get("Location"), body)
 				}
 			})
@@ -184,7 +187,9 @@ func TestPassthroughUnfinishedAnswers(t *testing.T) {
 					t.Fatalf("a whole stream was not passed on: %d %s", status, body)
 				}
 			case tt.ok:
-				if status != 200 || string(body) != answer {
+				// Byte for byte, but for the model, which names the public
+				// model the client asked for.
+				if want := strings.Replace(answer, `"model":"gpt-4o"`, `"model":"s-openai"`, 1); status != 200 || string(body) != want {
 					t.Fatalf("a whole answer was not passed on: %d %s", status, body)
 				}
 			case sse:

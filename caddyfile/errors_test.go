@@ -57,7 +57,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		}
 	}
 }`,
-			want: []string{`unknown provider type "watsonx"`, "(known: ", "anthropic, azure, bedrock, cohere, deepseek, fireworks, gemini, groq, lmstudio, mistral, ollama, openai, openai_compatible, openrouter, perplexity, together, vllm, xai)"},
+			want: []string{`unknown provider type "watsonx"`, "(known: ", "anthropic, azure, bedrock, cohere, deepseek, fireworks, gemini, groq, lmstudio, mistral, mock, ollama, openai, openai_compatible, openrouter, perplexity, together, vllm, xai)"},
 			line: 3,
 		},
 		{

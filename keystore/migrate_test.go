@@ -75,9 +75,20 @@ func TestMigrateLayout1Backup(t *testing.T) {
 		if err != nil || !verdict.OK || verdict.Head != fx.Audit.Head {
 			t.Fatalf("audit after migration: %+v, %v; want head %+v", verdict, err, fx.Audit.Head)
 		}
-		// The migrated keys take every write: rotate the full key, revoke
-		// the new one, and authenticate what should still pass.
-		full := fx.Keys[0]
+		// The migrated keys take every write: rotate a live key never
+		// rotated (the key with every field set was rotated in layout 1,
+		// and only live keys not yet rotated can be), revoke the new one,
+		// and authenticate what should still pass.
+		var full Key
+		for _, k := range fx.Keys {
+			if k.RotatedTo == "" && k.StatusAt(time.Now()) == StatusActive {
+				full = k
+				break
+			}
+		}
+		if full.ID == "" {
+			t.Fatal("the layout-1 fixture has no live key that was never rotated")
+		}
 		newKey, newPT, old, err := s.RotateKey(ctx, full.ID, time.Hour)
 		if err != nil {
 			t.Fatal(err)

@@ -193,7 +193,7 @@ type Usage struct {
 	// Adjusted says that the upstream reported a count out of range
 	// (negative, or above MaxUsageTokens) and the decoder clamped it; see
 	// [UsageCounts]. The gateway logs a warning for it.
-	Adjusted bool
+	Adjusted bool `json:"-"`
 }
 
 // ChatResponse is a complete (non-streamed) answer.
