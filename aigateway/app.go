@@ -86,8 +86,7 @@ type App struct {
 	storeKey string   // the pool key this app holds a reference to, "" if none
 	claims   []string // the port claims this app holds (instance.go); set by Start, released by Cleanup
 
-	keyAge *keyAgeSweeper   // applies MaxKeyAge; started by Start, stopped by Stop
-	now    func() time.Time // the max_key_age clock; nil: time.Now (tests replace it)
+	keyAge *keyAgeSweeper // applies MaxKeyAge; started by Start, stopped by Stop
 }
 
 // StoreConfig says where and how keys and usage records are stored.

@@ -19,6 +19,12 @@ const EventKeyMaxAge = "ai_gateway_key_max_age"
 // app runs; the grace is days, so a minute's delay is nothing.
 const keyAgeInterval = time.Minute
 
+// keyAgeFirst is when the first sweep runs after Start. Not in Start
+// itself: Caddy starts apps one after another in no fixed order, and the
+// events app binds its subscribers in its own Start, so an event emitted
+// from ours could reach no one.
+const keyAgeFirst = 2 * time.Second
+
 // ageEnforcer is the part of a store that applies a maximum key age (the
 // Badger store has it).
 type ageEnforcer interface {
@@ -30,23 +36,33 @@ type ageEnforcer interface {
 // request path reads nothing more: a key past its expiry is refused by
 // the usual expiry check.
 type keyAgeSweeper struct {
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	ctx    context.Context // cancelled by stop, so Stop does not wait on a long sweep
+	cancel context.CancelFunc
 }
 
-// startKeyAge sweeps once, then starts the timer. now is the clock (a test
-// may replace App.now).
+// startKeyAge starts the sweeps: the first soon after start, so a limit
+// new in this config applies at once, then every keyAgeInterval.
 func (a *App) startKeyAge(store keystore.Store) {
 	e, ok := store.(ageEnforcer)
 	if !ok {
 		return
 	}
-	a.sweepKeyAge(e)
 	s := &keyAgeSweeper{stop: make(chan struct{}), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	a.keyAge = s
 	go func() {
 		defer close(s.done)
+		first := time.NewTimer(keyAgeFirst)
+		defer first.Stop()
+		select {
+		case <-s.stop:
+			return
+		case <-first.C:
+			a.sweepKeyAge(s.ctx, e)
+		}
 		t := time.NewTicker(keyAgeInterval)
 		defer t.Stop()
 		for {
@@ -54,7 +70,7 @@ func (a *App) startKeyAge(store keystore.Store) {
 			case <-s.stop:
 				return
 			case <-t.C:
-				a.sweepKeyAge(e)
+				a.sweepKeyAge(s.ctx, e)
 			}
 		}
 	}()
@@ -63,23 +79,22 @@ func (a *App) startKeyAge(store keystore.Store) {
 // stopKeyAge stops the timer and waits for a sweep under way.
 func (a *App) stopKeyAge() {
 	if s := a.keyAge; s != nil {
-		s.once.Do(func() { close(s.stop) })
+		s.once.Do(func() {
+			s.cancel()
+			close(s.stop)
+		})
 		<-s.done
 	}
 }
 
 // sweepKeyAge applies the policy once, logging and announcing each key
 // it gave an expiry (the store wrote the audit entry with the change).
-func (a *App) sweepKeyAge(e ageEnforcer) {
-	now := time.Now
-	if a.now != nil {
-		now = a.now
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), keyAgeInterval)
+func (a *App) sweepKeyAge(ctx context.Context, e ageEnforcer) {
+	ctx, cancel := context.WithTimeout(ctx, keyAgeInterval)
 	defer cancel()
 	p := keystore.KeyAgePolicy{MaxAge: time.Duration(a.MaxKeyAge), Grace: time.Duration(a.MaxKeyAgeGrace)}
-	changed, err := e.EnforceMaxKeyAge(ctx, p, now())
-	if err != nil {
+	changed, err := e.EnforceMaxKeyAge(ctx, p, time.Now())
+	if err != nil && ctx.Err() == nil {
 		a.logger.Error("applying max_key_age", zap.Error(err))
 	}
 	for _, k := range changed {
