@@ -16,8 +16,9 @@ import (
 const EventKeyMaxAge = "ai_gateway_key_max_age"
 
 // keyAgeInterval is how often the maximum key age is applied while the
-// app runs; the grace is days, so a minute's delay is nothing.
-const keyAgeInterval = time.Minute
+// app runs. A sweep lists every key, so not every minute; the grace is
+// normally days, so ten minutes' delay is nothing.
+const keyAgeInterval = 10 * time.Minute
 
 // keyAgeFirst is when the first sweep runs after Start. Not in Start
 // itself: Caddy starts apps one after another in no fixed order, and the
