@@ -57,6 +57,14 @@ type App struct {
 	// bound while others are in flight is answered 503 with Retry-After.
 	// Default 256 MiB; -1 for no bound.
 	MaxInflightBody int64 `json:"max_inflight_body,omitempty"`
+	// MaxKeyAge makes every key expire that long after its creation
+	// ("90d", "2160h"); a team's max_key_age applies too, the stricter
+	// one winning. A key gets its expiry, an audit entry and an event
+	// MaxKeyAgeGrace ahead of it. Zero: no gateway-wide limit.
+	MaxKeyAge keystore.Duration `json:"max_key_age,omitempty"`
+	// MaxKeyAgeGrace is that warning time. Zero: a tenth of the age, at
+	// most 7 days.
+	MaxKeyAgeGrace keystore.Duration `json:"max_key_age_grace,omitempty"`
 
 	providers map[string]providers.Provider
 	// scrub removes every provider credential from upstream text before
@@ -77,6 +85,8 @@ type App struct {
 	store    keystore.Store
 	storeKey string   // the pool key this app holds a reference to, "" if none
 	claims   []string // the port claims this app holds (instance.go); set by Start, released by Cleanup
+
+	keyAge *keyAgeSweeper // applies MaxKeyAge; started by Start, stopped by Stop
 }
 
 // StoreConfig says where and how keys and usage records are stored.
@@ -162,6 +172,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.MaxInflightBody < -1 {
 		return fmt.Errorf("max_inflight_body %d: use a size, 0 for the default or -1 for none", a.MaxInflightBody)
+	}
+	if a.MaxKeyAge > 0 && a.MaxKeyAgeGrace >= a.MaxKeyAge {
+		return fmt.Errorf("max_key_age %s: its grace %s must be shorter", a.MaxKeyAge, a.MaxKeyAgeGrace)
 	}
 	a.inflight = newInflightBudget(a.MaxInflightBody)
 	a.ctx = ctx
@@ -308,6 +321,7 @@ func (a *App) Start() error {
 	current.Store(a)
 	a.gate.open(true)
 	a.auditConfig()
+	a.startKeyAge(store)
 	if keys, err := store.ListKeys(context.Background()); err == nil && len(keys) == 0 {
 		a.logger.Info("no API keys yet; create the first one with `caddy ai-gateway keys create --name <name>` " +
 			`or: curl -X POST localhost:2019/ai_gateway/keys -H 'Content-Type: application/json' -d '{"name":"me"}'`)
@@ -319,6 +333,7 @@ func (a *App) Start() error {
 // config's Stop, so only clear the pointer if it is still ours.
 func (a *App) Stop() error {
 	current.CompareAndSwap(a, nil)
+	a.stopKeyAge()
 	return nil
 }
 
@@ -329,6 +344,7 @@ func (a *App) Cleanup() error {
 		return nil // never provisioned
 	}
 	a.gate.open(false) // wakes requests that waited for a Start that never came
+	a.stopKeyAge()
 	a.releasePorts()
 	a.storeMu.Lock()
 	defer a.storeMu.Unlock()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/aigateway/governor"
+	"github.com/caddy-ai-gateway/caddy-ai-gateway/keystore"
 	"github.com/caddy-ai-gateway/caddy-ai-gateway/providers"
 )
 
@@ -62,6 +63,7 @@ func parseAuthDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 //			cache_write_price  <USD per 1M tokens>
 //		}
 //		max_inflight_body <size>|off   # default 256MiB: request bodies held at once
+//		max_key_age <duration> [grace <duration>]  # e.g. 90d: keys expire that old; grace default age/10, at most 7d
 //		image_fetch {
 //			max_size <size>            # default 20MiB
 //			timeout  <duration>        # default 10s
@@ -150,6 +152,23 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("max_inflight_body %q: not a size (or off)", v)
 			}
 			app.MaxInflightBody = int64(n)
+		case "max_key_age":
+			args := d.RemainingArgs()
+			if len(args) != 1 && (len(args) != 3 || args[1] != "grace") {
+				return nil, d.Err("max_key_age <duration> [grace <duration>]")
+			}
+			age, err := keystore.ParseDuration(args[0])
+			if err != nil || age <= 0 {
+				return nil, d.Errf("max_key_age %q: want a positive duration such as 90d or 2160h", args[0])
+			}
+			app.MaxKeyAge = keystore.Duration(age)
+			if len(args) == 3 {
+				grace, err := keystore.ParseDuration(args[2])
+				if err != nil || grace <= 0 || grace >= age {
+					return nil, d.Errf("max_key_age grace %q: want a positive duration shorter than the age", args[2])
+				}
+				app.MaxKeyAgeGrace = keystore.Duration(grace)
+			}
 		case "image_fetch":
 			fetch, err := parseImageFetch(d)
 			if err != nil {

@@ -36,6 +36,46 @@ func TestCaddyfileErrors(t *testing.T) {
 			line: 2,
 		},
 		{
+			name: "max_key_age without a duration",
+			in: `{
+	ai_gateway {
+		max_key_age
+	}
+}`,
+			want: []string{"max_key_age <duration> [grace <duration>]"},
+			line: 3,
+		},
+		{
+			name: "max_key_age not a duration",
+			in: `{
+	ai_gateway {
+		max_key_age ninety
+	}
+}`,
+			want: []string{`max_key_age "ninety": want a positive duration`},
+			line: 3,
+		},
+		{
+			name: "max_key_age grace not shorter than the age",
+			in: `{
+	ai_gateway {
+		max_key_age 30d grace 30d
+	}
+}`,
+			want: []string{`max_key_age grace "30d": want a positive duration shorter than the age`},
+			line: 3,
+		},
+		{
+			name: "max_key_age with a stray word",
+			in: `{
+	ai_gateway {
+		max_key_age 30d warn 3d
+	}
+}`,
+			want: []string{"max_key_age <duration> [grace <duration>]"},
+			line: 3,
+		},
+		{
 			name: "unknown global option",
 			in: `{
 	ai_gateway {
