@@ -53,9 +53,10 @@ func stripKeyHeaders(h http.Header) {
 
 // authenticateRequest is the first step of both handlers: it checks the
 // request's key, from the headers alone, and removes every key header from
-// the request. On failure it has written the error, in dialect d, and
+// the request. It returns the store it checked the key against, for the
+// steps after it. On failure it has written the error, in dialect d, and
 // returns false.
-func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d providers.Inbound) (keystore.Key, bool) {
+func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d providers.Inbound) (keystore.Key, keystore.Store, bool) {
 	if !a.waitStarted(r.Context()) {
 		// Caddy may open the listeners before this app starts; a request
 		// then waits, and gets this only if the start failed or took
@@ -64,27 +65,27 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 		e.RetryAfter = 1
 		closeIfBodyUnread(w, r)
 		writeError(w, d, e)
-		return keystore.Key{}, false
+		return keystore.Key{}, nil, false
 	}
 	if queryHoldsKey(r) {
 		a.authFailed(r, keystore.Key{})
 		closeIfBodyUnread(w, r)
 		writeError(w, d, errInvalidKey("API keys in the query string are not accepted, as URLs end up in logs: send the key in the "+keyHeaderOf(d)+" header"))
-		return keystore.Key{}, false
+		return keystore.Key{}, nil, false
 	}
 	store, err := a.keyStore()
 	if err != nil {
 		a.logger.Error("key store unavailable", zap.Error(err))
 		closeIfBodyUnread(w, r)
 		writeError(w, d, errStoreUnavailable())
-		return keystore.Key{}, false
+		return keystore.Key{}, nil, false
 	}
 	key, aerr := authenticate(r.Context(), store, r.Header, d)
 	if aerr != nil {
 		a.authFailed(r, key)
 		closeIfBodyUnread(w, r)
 		writeError(w, d, aerr)
-		return keystore.Key{}, false
+		return keystore.Key{}, nil, false
 	}
 	stripKeyHeaders(r.Header)
 	if u, ok := store.(keystore.LastUsed); ok {
@@ -92,7 +93,7 @@ func (a *App) authenticateRequest(w http.ResponseWriter, r *http.Request, d prov
 		addr, _ := netip.ParseAddr(remoteIP(r))
 		u.NoteUse(key.ID, addr, time.Now())
 	}
-	return key, true
+	return key, store, true
 }
 
 // keyHeaderOf names the header a client of dialect d sends its key in, as
@@ -140,11 +141,7 @@ type spaceChecker interface{ CheckSpace() error }
 // request that would be metered runs: a usage record that cannot be
 // written would make the spend invisible and budgets unenforceable.
 // Authentication itself needs no writes and goes on.
-func (a *App) refuseIfFull(w http.ResponseWriter, d providers.Inbound) bool {
-	store, err := a.keyStore()
-	if err != nil {
-		return false // authenticateRequest has answered this already
-	}
+func (a *App) refuseIfFull(w http.ResponseWriter, d providers.Inbound, store keystore.Store) bool {
 	if sc, ok := store.(spaceChecker); ok && sc.CheckSpace() != nil {
 		writeError(w, d, errStoreFull())
 		return true

@@ -56,12 +56,12 @@ func (h *AuthHandler) Provision(ctx caddy.Context) error {
 // meters the response on its way out.
 func (h *AuthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	start := time.Now()
-	key, ok := h.app.authenticateRequest(w, r, openai.Inbound{})
+	key, store, ok := h.app.authenticateRequest(w, r, openai.Inbound{})
 	if !ok {
 		return nil
 	}
 	caddyhttp.SetVar(r.Context(), "ai_gateway.key_id", key.ID)
-	if h.app.refuseIfFull(w, openai.Inbound{}) {
+	if h.app.refuseIfFull(w, openai.Inbound{}, store) {
 		return nil
 	}
 

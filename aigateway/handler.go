@@ -92,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		writeError(w, ep.dialect, perr)
 		return nil
 	}
-	key, ok := h.app.authenticateRequest(w, r, ep.dialect)
+	key, store, ok := h.app.authenticateRequest(w, r, ep.dialect)
 	if !ok {
 		return nil
 	}
@@ -100,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		h.serveModels(w, key)
 		return nil
 	}
-	if h.app.refuseIfFull(w, ep.dialect) {
+	if h.app.refuseIfFull(w, ep.dialect, store) {
 		return nil
 	}
 
